@@ -1,0 +1,244 @@
+"""initial schema
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-11-28 22:29:28.951150
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from pipeline.load.tables import UTCDateTime
+
+revision: str = "0001"
+down_revision: str | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "air_stations",
+        sa.Column("station_name", sa.Text(), nullable=False),
+        sa.Column("sido_name", sa.Text(), nullable=True, comment="province short name: 서울, 경기, ..."),
+        sa.Column("station_code", sa.String(length=16), nullable=True),
+        sa.Column(
+            "mang_name",
+            sa.Text(),
+            nullable=True,
+            comment="network: 도시대기, 도로변대기, 국가배경농도, 교외대기, 항만",
+        ),
+        sa.Column("first_seen_at", UTCDateTime(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("station_name", name=op.f("pk_air_stations")),
+        comment="AirKorea measuring stations.",
+    )
+    with op.batch_alter_table("air_stations", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_air_stations_sido_name"), ["sido_name"], unique=False)
+
+    op.create_table(
+        "runs",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column(
+            "job", sa.String(length=64), nullable=False, comment="what ran: cycle, tmdb, airkorea_sido, ..."
+        ),
+        sa.Column(
+            "trigger", sa.String(length=32), nullable=False, comment="manual, schedule, catchup, backfill"
+        ),
+        sa.Column("started_at", UTCDateTime(), nullable=False),
+        sa.Column("finished_at", UTCDateTime(), nullable=True),
+        sa.Column(
+            "status", sa.String(length=16), nullable=False, comment="running, success, partial, failed"
+        ),
+        sa.Column("requests", sa.Integer(), nullable=False, comment="HTTP requests sent, retries included"),
+        sa.Column("rows_fetched", sa.Integer(), nullable=False, comment="raw records received"),
+        sa.Column("rows_upserted", sa.Integer(), nullable=False, comment="rows written to the data tables"),
+        sa.Column("rows_rejected", sa.Integer(), nullable=False, comment="records sent to rejects"),
+        sa.Column("error", sa.Text(), nullable=True, comment="redacted error summary when not success"),
+        sa.Column(
+            "details",
+            sa.Text(),
+            nullable=True,
+            comment="JSON: per source counts, requests per operation, errors by class",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_runs")),
+        comment="One row per pipeline run (a cycle or one scheduled job).",
+    )
+    with op.batch_alter_table("runs", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_runs_job_started_at"), ["job", "started_at"], unique=False)
+
+    op.create_table(
+        "air_readings",
+        sa.Column("station_name", sa.Text(), nullable=False),
+        sa.Column("measured_at", UTCDateTime(), nullable=False, comment="UTC end of the measured hour"),
+        sa.Column("so2", sa.Float(), nullable=True, comment="ppm"),
+        sa.Column("co", sa.Float(), nullable=True, comment="ppm"),
+        sa.Column("o3", sa.Float(), nullable=True, comment="ppm"),
+        sa.Column("no2", sa.Float(), nullable=True, comment="ppm"),
+        sa.Column("pm10", sa.Integer(), nullable=True, comment="µg/m³"),
+        sa.Column("pm25", sa.Integer(), nullable=True, comment="µg/m³"),
+        sa.Column(
+            "pm10_24h", sa.Integer(), nullable=True, comment="µg/m³, 24-hour predicted moving concentration"
+        ),
+        sa.Column(
+            "pm25_24h", sa.Integer(), nullable=True, comment="µg/m³, 24-hour predicted moving concentration"
+        ),
+        sa.Column("khai", sa.Integer(), nullable=True, comment="comprehensive air-quality index (CAI)"),
+        sa.Column("so2_grade", sa.Integer(), nullable=True, comment="1 good, 2 moderate, 3 bad, 4 very bad"),
+        sa.Column("co_grade", sa.Integer(), nullable=True, comment="1-4"),
+        sa.Column("o3_grade", sa.Integer(), nullable=True, comment="1-4"),
+        sa.Column("no2_grade", sa.Integer(), nullable=True, comment="1-4"),
+        sa.Column("pm10_grade", sa.Integer(), nullable=True, comment="1-4, 24-hour grade"),
+        sa.Column("pm25_grade", sa.Integer(), nullable=True, comment="1-4, 24-hour grade"),
+        sa.Column("pm10_grade_1h", sa.Integer(), nullable=True, comment="1-4, 1-hour grade"),
+        sa.Column("pm25_grade_1h", sa.Integer(), nullable=True, comment="1-4, 1-hour grade"),
+        sa.Column("khai_grade", sa.Integer(), nullable=True, comment="1-4"),
+        sa.Column(
+            "so2_flag",
+            sa.Text(),
+            nullable=True,
+            comment="status when abnormal: 통신장애, 점검및교정, 장비점검, 자료이상, ...",
+        ),
+        sa.Column("co_flag", sa.Text(), nullable=True),
+        sa.Column("o3_flag", sa.Text(), nullable=True),
+        sa.Column("no2_flag", sa.Text(), nullable=True),
+        sa.Column("pm10_flag", sa.Text(), nullable=True),
+        sa.Column("pm25_flag", sa.Text(), nullable=True),
+        sa.Column("run_id", sa.Integer(), nullable=True, comment="the last run that wrote the row"),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name=op.f("fk_air_readings_run_id_runs")),
+        sa.ForeignKeyConstraint(
+            ["station_name"],
+            ["air_stations.station_name"],
+            name=op.f("fk_air_readings_station_name_air_stations"),
+        ),
+        sa.PrimaryKeyConstraint("station_name", "measured_at", name=op.f("pk_air_readings")),
+        comment="One row per station-hour, upserted as AirKorea revises values.",
+    )
+    with op.batch_alter_table("air_readings", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_air_readings_measured_at"), ["measured_at"], unique=False)
+
+    op.create_table(
+        "movies",
+        sa.Column("tmdb_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column(
+            "title",
+            sa.Text(),
+            nullable=True,
+            comment="title in the configured language; the original title when untranslated",
+        ),
+        sa.Column("original_title", sa.Text(), nullable=True),
+        sa.Column("original_language", sa.String(length=8), nullable=True),
+        sa.Column(
+            "overview",
+            sa.Text(),
+            nullable=True,
+            comment="NULL when TMDB has no text in the configured language",
+        ),
+        sa.Column("tagline", sa.Text(), nullable=True),
+        sa.Column("homepage", sa.Text(), nullable=True),
+        sa.Column("status", sa.String(length=32), nullable=True),
+        sa.Column(
+            "release_date", sa.Date(), nullable=True, comment="primary release date; NULL when unknown"
+        ),
+        sa.Column("runtime", sa.Integer(), nullable=True, comment="minutes; NULL when unknown (TMDB's 0)"),
+        sa.Column("budget", sa.BigInteger(), nullable=True, comment="USD; NULL when unknown (TMDB's 0)"),
+        sa.Column("revenue", sa.BigInteger(), nullable=True, comment="USD; NULL when unknown (TMDB's 0)"),
+        sa.Column("genres", sa.Text(), nullable=True, comment="JSON array of genre names"),
+        sa.Column("genre_ids", sa.Text(), nullable=True, comment="JSON array of TMDB genre ids"),
+        sa.Column("origin_country", sa.Text(), nullable=True, comment="JSON array of ISO 3166-1 codes"),
+        sa.Column("production_countries", sa.Text(), nullable=True, comment="JSON array of ISO 3166-1 codes"),
+        sa.Column("spoken_languages", sa.Text(), nullable=True, comment="JSON array of ISO 639-1 codes"),
+        sa.Column("collection_id", sa.Integer(), nullable=True),
+        sa.Column("collection_name", sa.Text(), nullable=True),
+        sa.Column("imdb_id", sa.String(length=16), nullable=True),
+        sa.Column("popularity", sa.Float(), nullable=True, comment="TMDB popularity at the last update"),
+        sa.Column("vote_average", sa.Float(), nullable=True, comment="0-10"),
+        sa.Column("vote_count", sa.Integer(), nullable=True),
+        sa.Column("poster_path", sa.Text(), nullable=True),
+        sa.Column("backdrop_path", sa.Text(), nullable=True),
+        sa.Column("adult", sa.Boolean(), nullable=True),
+        sa.Column(
+            "details_fetched", sa.Boolean(), nullable=False, comment="false: only a list item was seen"
+        ),
+        sa.Column("first_seen_at", UTCDateTime(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.Column("last_run_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(["last_run_id"], ["runs.id"], name=op.f("fk_movies_last_run_id_runs")),
+        sa.PrimaryKeyConstraint("tmdb_id", name=op.f("pk_movies")),
+        comment="One row per movie: its latest state.",
+    )
+    op.create_table(
+        "rejects",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("run_id", sa.Integer(), nullable=False),
+        sa.Column("source", sa.String(length=16), nullable=False, comment="tmdb or airkorea"),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("record", sa.Text(), nullable=False, comment="the raw record as JSON, secrets removed"),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name=op.f("fk_rejects_run_id_runs")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_rejects")),
+        comment="Records that could not be normalised, with the reason. Nothing is dropped silently.",
+    )
+    with op.batch_alter_table("rejects", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_rejects_run_id"), ["run_id"], unique=False)
+
+    op.create_table(
+        "movie_snapshots",
+        sa.Column("run_id", sa.Integer(), nullable=False),
+        sa.Column("tmdb_id", sa.Integer(), nullable=False),
+        sa.Column(
+            "list_name",
+            sa.String(length=16),
+            nullable=False,
+            comment="now_playing, or discover for a backfill",
+        ),
+        sa.Column("captured_at", UTCDateTime(), nullable=False),
+        sa.Column(
+            "position", sa.Integer(), nullable=False, comment="1-based rank in the list, duplicates removed"
+        ),
+        sa.Column("page", sa.Integer(), nullable=False),
+        sa.Column("popularity", sa.Float(), nullable=True),
+        sa.Column("vote_average", sa.Float(), nullable=True),
+        sa.Column("vote_count", sa.Integer(), nullable=True),
+        sa.Column("revenue", sa.BigInteger(), nullable=True, comment="USD; NULL when unknown"),
+        sa.Column("release_date", sa.Date(), nullable=True, comment="the region's release date as listed"),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name=op.f("fk_movie_snapshots_run_id_runs")),
+        sa.ForeignKeyConstraint(
+            ["tmdb_id"], ["movies.tmdb_id"], name=op.f("fk_movie_snapshots_tmdb_id_movies")
+        ),
+        sa.PrimaryKeyConstraint("run_id", "tmdb_id", name=op.f("pk_movie_snapshots")),
+        comment="One row per movie per run that saw it in a list.",
+    )
+    with op.batch_alter_table("movie_snapshots", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_movie_snapshots_tmdb_id_captured_at"), ["tmdb_id", "captured_at"], unique=False
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("movie_snapshots", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_movie_snapshots_tmdb_id_captured_at"))
+
+    op.drop_table("movie_snapshots")
+    with op.batch_alter_table("rejects", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_rejects_run_id"))
+
+    op.drop_table("rejects")
+    op.drop_table("movies")
+    with op.batch_alter_table("air_readings", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_air_readings_measured_at"))
+
+    op.drop_table("air_readings")
+    with op.batch_alter_table("runs", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_runs_job_started_at"))
+
+    op.drop_table("runs")
+    with op.batch_alter_table("air_stations", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_air_stations_sido_name"))
+
+    op.drop_table("air_stations")

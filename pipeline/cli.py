@@ -1,0 +1,200 @@
+"""The ``pipeline`` command: thin glue over the library. Exit codes: 0 ok, 1 run failed, 2 usage/config error.
+
+Every error reaches the user as one line on stderr (``error: …``), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import click
+
+from pipeline import __version__
+from pipeline.config import Secrets, Settings, load_secrets, load_settings, require_secrets
+from pipeline.errors import ConfigError, PipelineError
+from pipeline.logs import configure
+from pipeline.redaction import redact
+from pipeline.runner import JOBS, JobName, RunReport
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("pipeline")
+
+TRY_QUERIES = (
+    ("latest PM2.5 by province",
+     "SELECT s.sido_name, round(avg(r.pm25), 1) AS pm25, count(*) AS stations FROM air_readings r "
+     "JOIN air_stations s USING (station_name) WHERE r.measured_at = (SELECT max(measured_at) FROM air_readings) "
+     "GROUP BY s.sido_name ORDER BY pm25 DESC;"),
+    ("종로구, last 24 hours",
+     "SELECT measured_at, pm10, pm25, pm10_flag FROM air_readings WHERE station_name = '종로구' "
+     "ORDER BY measured_at DESC LIMIT 24;"),
+    ("most popular movies now playing",
+     "SELECT m.title, s.popularity, m.release_date, m.runtime FROM movie_snapshots s JOIN movies m USING (tmdb_id) "
+     "WHERE s.run_id = (SELECT max(run_id) FROM movie_snapshots) ORDER BY s.popularity DESC LIMIT 10;"),
+    ("why records were rejected", "SELECT source, reason, count(*) FROM rejects GROUP BY 1, 2 ORDER BY 3 DESC;"),
+)  # fmt: skip
+
+
+def _config_option(func: F) -> F:
+    def remember(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+        if value is not None:
+            ctx.ensure_object(dict)["config"] = value
+        return value
+
+    return click.option(
+        "--config",
+        "config_path",
+        metavar="PATH",
+        callback=remember,
+        expose_value=False,
+        is_eager=True,
+        help="config file (default: $PIPELINE_CONFIG, else ./config.yaml)",
+    )(func)
+
+
+def _settings(ctx: click.Context) -> Settings:
+    obj = ctx.find_root().ensure_object(dict)
+    return load_settings(obj.get("config") or ctx.ensure_object(dict).get("config"))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pipeline")
+@_config_option
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))  # fmt: skip
+@click.option("--log-format", default="text", show_default=True, type=click.Choice(["text", "json"]),
+              help="json: one JSON object per log line")  # fmt: skip
+def cli(log_level: str, log_format: str) -> None:
+    """Collect TMDB now-playing movies and AirKorea air quality into a SQL database."""
+    configure(log_level, "json" if log_format == "json" else "text")
+
+
+@cli.command()
+@_config_option
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    """Create or upgrade the database schema to the newest version."""
+    from pipeline.load.db import migrate as apply
+
+    settings = _settings(ctx)
+    asyncio.run(apply(settings.database.url))
+    click.echo(f"database at the newest schema: {settings.database.url}")
+
+
+@cli.command()
+@_config_option
+@click.option("--once", is_flag=True, help="run every enabled job once, then exit")
+@click.option("--simulate", is_flag=True, help="use the built-in simulator of both APIs (no keys, no network)")
+@click.option("--job", "jobs", multiple=True, type=click.Choice(JOBS), help="only this job (repeatable)")
+@click.pass_context
+def run(ctx: click.Context, once: bool, simulate: bool, jobs: Sequence[JobName]) -> None:
+    """Collect data: one cycle with --once."""
+    settings = _settings(ctx)
+    if not once:
+        raise click.UsageError("the daemon is not available yet: use 'pipeline run --once'")
+    secrets = Secrets() if simulate else load_secrets()
+    if not simulate:
+        require_secrets(settings, secrets)
+    report, counts = asyncio.run(_run_once(settings, secrets, simulate, list(jobs) or None))
+    _print_report(report, counts, settings)
+    ctx.exit(0 if report.status == "success" else 1)
+
+
+async def _run_once(
+    settings: Settings, secrets: Secrets, simulate: bool, jobs: list[JobName] | None
+) -> tuple[RunReport, dict[str, int]]:
+    from pipeline.runner import run_once
+
+    if not simulate:
+        return await run_once(settings, secrets, jobs)
+    from pipeline.offline import simulated
+
+    async with simulated(settings) as (local, sim_secrets, simulator):
+        log.info("simulator serving TMDB at %s and AirKorea at %s", simulator.tmdb_base_url, simulator.airkorea_base_url)
+        return await run_once(local, sim_secrets, jobs)
+
+
+def _print_report(report: RunReport, counts: dict[str, int], settings: Settings) -> None:
+    echo = click.echo
+    echo(f"run {report.run_id} ({report.job}): {report.status} in {report.seconds:.1f}s")
+    for job in report.jobs:
+        rows = ", ".join(f"{n} {table}" for table, n in sorted(job.rows.items())) or "nothing written"
+        echo(
+            f"  {job.job:<18} {job.status:<8} fetched {job.fetched}, wrote {rows}, rejected {job.rejected}, "
+            f"{job.requests} requests, {job.seconds:.1f}s"
+        )
+        for line in (job.errors + job.warnings)[:5]:
+            echo(f"    - {line}")
+    echo("database " + settings.database.url + ": " + ", ".join(f"{t} {n}" for t, n in counts.items()))
+    path = settings.database.url.split(":///", 1)[-1]
+    echo(f"\nTry some SQL (sqlite3 {path}):")
+    for title, sql in TRY_QUERIES:
+        echo(f"  -- {title}\n  {sql}")
+
+
+@cli.command()
+@_config_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="port (0: any free)")
+@click.option("--latency-ms", default=0.0, show_default=True, type=click.FloatRange(0, 60_000),
+              help="delay added to every API response")  # fmt: skip
+@click.option("--clock", default=None, metavar="ISO-TIME", help="freeze the simulated clock, e.g. 2026-11-27T15:20:00+09:00")
+def simulate(host: str, port: int, latency_ms: float, clock: str | None) -> None:
+    """Serve the built-in simulator of TMDB and AirKorea, for trying the tool without keys."""
+    from pipeline.simulator import SimulatorState, serve
+
+    state = SimulatorState(latency=latency_ms / 1000)
+    if clock is not None:
+        try:
+            frozen = datetime.fromisoformat(clock)
+        except ValueError:
+            raise click.BadParameter(f"not an ISO time: {clock!r}", param_hint="--clock") from None
+        if frozen.tzinfo is None:
+            raise click.BadParameter("give a time zone, e.g. +09:00", param_hint="--clock")
+        state.clock = frozen
+    try:
+        asyncio.run(serve(host, port, state))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        raise ConfigError(f"--port {port}: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: every failure is one line on stderr and an exit code."""
+    try:
+        result = cli.main(args=list(argv) if argv is not None else None, prog_name="pipeline", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.UsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        click.echo(f"error: {redact(exc.format_message())}{hint}", err=True)
+        return 2
+    except click.ClickException as exc:
+        click.echo(f"error: {redact(exc.format_message())}", err=True)
+        return exc.exit_code
+    except click.Abort:
+        click.echo("error: aborted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        click.echo("error: interrupted", err=True)
+        return 130
+    except ConfigError as exc:
+        click.echo(f"error: {redact(str(exc))}", err=True)
+        return 2
+    except PipelineError as exc:
+        click.echo(f"error: {redact(str(exc))}", err=True)
+        return 1
+    except Exception as exc:  # a bug: say so in one redacted line, keep the traceback for --log-level DEBUG
+        log.debug("unexpected error", exc_info=True)
+        click.echo(f"error: unexpected {type(exc).__name__}: {redact(str(exc))}", err=True)
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,282 @@
+"""Settings: behaviour from ``config.yaml``, secrets from the environment or ``.env``.
+
+The file is parsed once into frozen, validated models. Any problem becomes a one-line
+:class:`~pipeline.errors.ConfigError` that starts with the key path, e.g.
+``sources.airkorea.concurrency: must be >= 1 (got -2)``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import unquote, urlsplit
+
+import yaml
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipeline.errors import ConfigError
+from pipeline.redaction import redact
+
+DEFAULT_CONFIG_PATH = Path("config.yaml")
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/pipeline.db"
+DEFAULT_TMDB_BASE_URL = "https://api.themoviedb.org/3"
+DEFAULT_AIRKOREA_BASE_URL = "https://apis.data.go.kr/B552584"
+
+Sido = Literal[
+    "전국", "서울", "부산", "대구", "인천", "광주", "대전", "울산", "경기", "강원",
+    "충북", "충남", "전북", "전남", "경북", "경남", "제주", "세종",
+]  # fmt: skip
+NATIONWIDE = "전국"
+SIDOS: tuple[Sido, ...] = (
+    "서울", "부산", "대구", "인천", "광주", "대전", "울산", "경기", "강원",
+    "충북", "충남", "전북", "전남", "경북", "경남", "제주", "세종",
+)  # fmt: skip
+DataTerm = Literal["DAILY", "MONTH", "3MONTH"]
+AirKoreaVersion = Literal["1.0", "1.1", "1.2", "1.3", "1.4", "1.5"]
+
+SUPPORTED_URL_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"must be an http(s) URL such as {DEFAULT_TMDB_BASE_URL!r} (got {value!r})")
+    if parts.query or parts.fragment:
+        raise ValueError("must not carry a query string or fragment (keys come from the environment)")
+    return value.rstrip("/")
+
+
+class SourceSettings(_Model):
+    enabled: bool = True
+    base_url: str
+    concurrency: Annotated[int, Field(ge=1, le=32)] = 4
+    rate_limit: Annotated[float, Field(gt=0, le=1000)] = 10.0
+    """Smooth request rate limit for the source, requests per second."""
+    timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
+    """Seconds for one request (connect + send + read the whole body)."""
+    attempts: Annotated[int, Field(ge=1, le=10)] = 4
+    """Tries per request, the first included, for transient failures."""
+    max_retry_time: Annotated[float, Field(gt=0, le=3600)] = 120.0
+    """Upper bound in seconds on the time one request may spend retrying."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _check_http_url(value)
+
+
+class TmdbSettings(SourceSettings):
+    base_url: str = DEFAULT_TMDB_BASE_URL
+    language: Annotated[str, Field(pattern=r"^[a-z]{2}-[A-Z]{2}$")] = "ko-KR"
+    region: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] = "KR"
+    max_pages: Annotated[int, Field(ge=1, le=500)] = 10
+    concurrency: Annotated[int, Field(ge=1, le=20)] = 8
+    rate_limit: Annotated[float, Field(gt=0, le=40)] = 35.0
+
+
+class AirKoreaSettings(SourceSettings):
+    base_url: str = DEFAULT_AIRKOREA_BASE_URL
+    sidos: tuple[Sido, ...] = SIDOS
+    stations: tuple[Annotated[str, Field(min_length=1, max_length=64)], ...] = ("종로구", "중구", "강남구")
+    data_term: DataTerm = "DAILY"
+    ver: AirKoreaVersion = "1.5"
+    num_of_rows: Annotated[int, Field(ge=1, le=10000)] = 1000
+    concurrency: Annotated[int, Field(ge=1, le=16)] = 4
+    rate_limit: Annotated[float, Field(gt=0, le=50)] = 10.0
+    daily_quota: Annotated[int, Field(ge=1)] = 500
+    """data.go.kr calls allowed per operation per KST day (500 on a development key)."""
+
+    @field_validator("sidos")
+    @classmethod
+    def _unique_sidos(cls, value: tuple[Sido, ...]) -> tuple[Sido, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists a province twice")
+        if NATIONWIDE in value and len(value) > 1:
+            raise ValueError(f"{NATIONWIDE} already covers every province; list it alone")
+        return value
+
+    @field_validator("stations")
+    @classmethod
+    def _clean_stations(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(s.strip() for s in value)
+        if any(not s for s in cleaned):
+            raise ValueError("a station name is empty")
+        return tuple(dict.fromkeys(cleaned))
+
+
+class Sources(_Model):
+    tmdb: TmdbSettings = TmdbSettings()
+    airkorea: AirKoreaSettings = AirKoreaSettings()
+
+
+class DatabaseSettings(_Model):
+    url: str = DEFAULT_DATABASE_URL
+    chunk_size: Annotated[int, Field(ge=100, le=100_000)] = 5000
+    """Rows per upsert statement batch; each chunk is one short transaction."""
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme not in SUPPORTED_URL_SCHEMES:
+            allowed = ", ".join(f"{s}://" for s in SUPPORTED_URL_SCHEMES)
+            raise ValueError(f"must start with one of {allowed} (got {value!r})")
+        return value
+
+
+class Settings(_Model):
+    database: DatabaseSettings = DatabaseSettings()
+    sources: Sources = Sources()
+
+    @model_validator(mode="after")
+    def _something_enabled(self) -> Settings:
+        if not (self.sources.tmdb.enabled or self.sources.airkorea.enabled):
+            raise ValueError("sources: every source is disabled; enable tmdb or airkorea")
+        return self
+
+    def with_base_urls(self, tmdb: str, airkorea: str) -> Settings:
+        """A copy whose sources point at other hosts (the built-in simulator)."""
+        sources = self.sources.model_copy(
+            update={
+                "tmdb": self.sources.tmdb.model_copy(update={"base_url": tmdb}),
+                "airkorea": self.sources.airkorea.model_copy(update={"base_url": airkorea}),
+            }
+        )
+        return self.model_copy(update={"sources": sources})
+
+
+# --- secrets -------------------------------------------------------------------------------------------
+
+TmdbAuth = Literal["bearer", "api_key"]
+_JWT = re.compile(r"^eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$")
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Secrets:
+    """API keys. ``repr`` never shows them."""
+
+    tmdb_api_key: str | None = None
+    data_go_api_key: str | None = None
+
+    def __repr__(self) -> str:
+        def state(value: str | None) -> str:
+            return "set" if value else "unset"
+
+        return f"Secrets(tmdb_api_key={state(self.tmdb_api_key)}, data_go_api_key={state(self.data_go_api_key)})"
+
+    @property
+    def tmdb_auth(self) -> TmdbAuth:
+        """A v4 read-access token (a JWT) goes in the Authorization header; a v3 key in ``api_key=``."""
+        return "bearer" if self.tmdb_api_key and _JWT.match(self.tmdb_api_key) else "api_key"
+
+
+def normalize_data_go_key(key: str) -> str:
+    """Accept the portal's Encoding key (``%2B…``) or Decoding key (``+…``); return the decoded form.
+
+    The decoded key is then sent through the HTTP library's query parameters, which encodes it exactly once.
+    """
+    key = key.strip()
+    while "%" in key:
+        decoded = unquote(key)
+        if decoded == key:
+            break
+        key = decoded
+    return key
+
+
+def load_secrets(env: Mapping[str, str] | None = None, dotenv_path: Path | None = None) -> Secrets:
+    """Keys from the real environment, else from ``.env`` (the environment wins)."""
+    environ: Mapping[str, str] = os.environ if env is None else env
+    dotenv: dict[str, str | None] = {}
+    path = dotenv_path if dotenv_path is not None else Path(".env")
+    if path.is_file():
+        dotenv = dict(dotenv_values(path))
+
+    def get(name: str) -> str | None:
+        value = environ.get(name) or dotenv.get(name) or None
+        return value.strip() or None if value else None
+
+    tmdb = get("TMDB_API_KEY")
+    data_go = get("DATA_GO_API_KEY")
+    if data_go:
+        redact.add(data_go)
+        data_go = normalize_data_go_key(data_go)
+    redact.add(tmdb)
+    redact.add(data_go)
+    return Secrets(tmdb_api_key=tmdb, data_go_api_key=data_go)
+
+
+def require_secrets(settings: Settings, secrets: Secrets) -> None:
+    """Fail early, and clearly, when an enabled source has no key."""
+    hint = "put it in .env (see .env.example) or the environment, disable the source in config.yaml, or add --simulate"
+    if settings.sources.tmdb.enabled and not secrets.tmdb_api_key:
+        raise ConfigError(f"TMDB_API_KEY is not set but sources.tmdb is enabled: {hint}")
+    if settings.sources.airkorea.enabled and not secrets.data_go_api_key:
+        raise ConfigError(f"DATA_GO_API_KEY is not set but sources.airkorea is enabled: {hint}")
+
+
+# --- loading -------------------------------------------------------------------------------------------
+
+
+def config_path(explicit: str | Path | None, env: Mapping[str, str] | None = None) -> tuple[Path, bool]:
+    """Where the config lives, and whether the user named it (then it must exist)."""
+    environ: Mapping[str, str] = os.environ if env is None else env
+    if explicit:
+        return Path(explicit), True
+    if environ.get("PIPELINE_CONFIG"):
+        return Path(environ["PIPELINE_CONFIG"]), True
+    return DEFAULT_CONFIG_PATH, False
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "config"
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif first["type"] == "literal_error" or first["type"].startswith(
+        ("greater", "less", "int_", "float_", "string_", "bool_")
+    ):
+        message = f"{message} (got {first['input']!r})"
+    message = message.removeprefix("Value error, ")
+    more = len(error.errors()) - 1
+    return f"{where}: {message}" + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
+
+
+def parse_settings(data: Any, source: str = "config") -> Settings:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of keys, got {type(data).__name__}")
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(redact(_describe(exc))) from None
+
+
+def load_settings(explicit: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    path, required = config_path(explicit, env)
+    if not path.is_file():
+        if required:
+            raise ConfigError(f"config file not found: {path}")
+        return Settings()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: malformed YAML{where}: {exc.problem or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: malformed YAML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    return parse_settings(data, str(path))

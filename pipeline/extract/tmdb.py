@@ -1,0 +1,170 @@
+"""TMDB v3: now-playing / discover pages and movie details. I/O only; bodies come back raw.
+
+Pagination: page 1 tells ``total_pages``; pages 2 … ``min(max_pages, total_pages, 500)`` are then fetched
+concurrently and yielded in order, stopping at the first empty page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from pipeline.config import Secrets, TmdbSettings
+from pipeline.errors import AuthError, BadRequestError, NotFoundError, SourceError, TransientError
+from pipeline.extract.http import SourceClient, retry_after_seconds
+
+SOURCE = "tmdb"
+MAX_PAGE = 500  # TMDB refuses page > 500 with status_code 22
+AUTH_CODES = frozenset({3, 7, 10, 14, 35})
+NOT_FOUND_CODES = frozenset({6, 34})
+TRANSIENT_CODES = frozenset({9, 11, 15, 24, 25, 43, 46})
+TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    page: int
+    results: list[dict[str, Any]]
+    total_pages: int
+    total_results: int
+
+
+def classify(status: int, headers: Mapping[str, str], text: str, request: str) -> Any:
+    """Parse a TMDB response or raise the right :class:`SourceError`."""
+    body: Any = None
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = None
+    code = body.get("status_code") if isinstance(body, dict) else None
+    message = body.get("status_message") if isinstance(body, dict) else None
+    detail = f"HTTP {status}" + (f", status_code {code}: {message}" if code is not None else "")
+    if status == 200 and isinstance(body, dict) and code is None:
+        return body
+    kw: dict[str, Any] = {
+        "source": SOURCE,
+        "url": request,
+        "status": status,
+        "code": str(code) if code else None,
+    }
+    if status == 401 or code in AUTH_CODES:
+        raise AuthError(
+            f"tmdb: TMDB rejected TMDB_API_KEY ({detail}). Check the key in .env: a v4 read-access token "
+            "(eyJ…) is sent as 'Authorization: Bearer', a 32-character v3 key as api_key=",
+            **kw,
+        )
+    if status == 404 or code in NOT_FOUND_CODES:
+        raise NotFoundError(f"tmdb: not found ({detail}) for {request}", **kw)
+    if status in TRANSIENT_STATUS or status >= 500 or code in TRANSIENT_CODES:
+        retry_after = retry_after_seconds(headers.get("Retry-After"))
+        raise TransientError(f"tmdb: {detail} for {request}", retry_after=retry_after, **kw)
+    if status == 200:
+        # 200 but not a JSON object: a truncated body or a proxy's HTML page
+        raise TransientError(f"tmdb: HTTP 200 with a body that is not a JSON object for {request}", **kw)
+    raise BadRequestError(f"tmdb: request refused ({detail}): {request}", **kw)
+
+
+def make_client(session: aiohttp.ClientSession, settings: TmdbSettings, secrets: Secrets) -> SourceClient:
+    key = secrets.tmdb_api_key or ""
+    headers: dict[str, str] = {}
+    params: dict[str, str] = {}
+    if secrets.tmdb_auth == "bearer":
+        headers["Authorization"] = f"Bearer {key}"
+    else:
+        params["api_key"] = key
+    return SourceClient(
+        session,
+        source=SOURCE,
+        base_url=settings.base_url,
+        classify=classify,
+        concurrency=settings.concurrency,
+        rate_limit=settings.rate_limit,
+        timeout=settings.timeout,
+        attempts=settings.attempts,
+        max_retry_time=settings.max_retry_time,
+        headers=headers,
+        params=params,
+    )
+
+
+def _list_page(body: Mapping[str, Any], request: str) -> ListPage:
+    try:
+        results = body["results"]
+        if not isinstance(results, list):
+            raise TypeError("results is not a list")
+        return ListPage(
+            page=int(body.get("page", 1)),
+            results=[r for r in results if isinstance(r, dict)],
+            total_pages=int(body.get("total_pages", 1)),
+            total_results=int(body.get("total_results", len(results))),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadRequestError(f"tmdb: unexpected list body ({exc}) for {request}", source=SOURCE) from None
+
+
+async def fetch_list_pages(
+    client: SourceClient,
+    path: str,
+    params: Mapping[str, str],
+    *,
+    max_pages: int,
+    operation: str,
+    first_page: int = 1,
+) -> AsyncIterator[ListPage]:
+    """Yield list pages in order: ``first_page`` …  ``min(last, total_pages, 500)``; stop at an empty page."""
+
+    async def get(page: int) -> ListPage:
+        body = await client.get(path, {**params, "page": str(page)}, operation)
+        return _list_page(body, f"{path} page {page}")
+
+    first = await get(first_page)
+    yield first
+    if not first.results:
+        return
+    last = min(first_page + max_pages - 1, first.total_pages, MAX_PAGE)
+    tasks = [asyncio.ensure_future(get(page)) for page in range(first_page + 1, last + 1)]
+    try:
+        for task in tasks:
+            page = await task
+            if not page.results:
+                return
+            yield page
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def fetch_now_playing(client: SourceClient, settings: TmdbSettings) -> AsyncIterator[ListPage]:
+    params = {"language": settings.language, "region": settings.region}
+    async for page in fetch_list_pages(
+        client, "movie/now_playing", params, max_pages=settings.max_pages, operation="now_playing"
+    ):
+        yield page
+
+
+async def fetch_movie_details(
+    client: SourceClient, ids: Iterable[int], language: str
+) -> AsyncIterator[tuple[int, dict[str, Any] | SourceError]]:
+    """Yield ``(id, body)`` as details arrive; a movie TMDB does not know yields ``(id, NotFoundError)``."""
+
+    async def one(movie_id: int) -> tuple[int, dict[str, Any] | SourceError]:
+        try:
+            return movie_id, await client.get(f"movie/{movie_id}", {"language": language}, "movie")
+        except NotFoundError as exc:
+            client.count_action("not_found:skipped")
+            return movie_id, exc
+
+    tasks = [asyncio.ensure_future(one(movie_id)) for movie_id in ids]
+    try:
+        for next_done in asyncio.as_completed(tasks):
+            yield await next_done
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,204 @@
+"""The schema: the single source of truth. Alembic migrations match it (a test proves no drift).
+
+Timestamps are UTC. On SQLite they are stored as ``YYYY-MM-DD HH:MM:SS`` text (sortable, readable, and
+understood by SQLite's date functions); on PostgreSQL as ``timestamptz``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.dialects import sqlite
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+SQLITE_DATETIME = sqlite.DATETIME(  # type: ignore[no-untyped-call]
+    storage_format="%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d",
+    regexp=r"(\d+)-(\d+)-(\d+) (\d+):(\d+):(\d+)",
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out; naive values are refused."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(SQLITE_DATETIME)
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the pipeline stores aware UTC times only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job", String(64), nullable=False, comment="what ran: cycle, tmdb, airkorea_sido, ..."),
+    Column("trigger", String(32), nullable=False, comment="manual, schedule, catchup, backfill"),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("status", String(16), nullable=False, comment="running, success, partial, failed"),
+    Column("requests", Integer, nullable=False, default=0, comment="HTTP requests sent, retries included"),
+    Column("rows_fetched", Integer, nullable=False, default=0, comment="raw records received"),
+    Column("rows_upserted", Integer, nullable=False, default=0, comment="rows written to the data tables"),
+    Column("rows_rejected", Integer, nullable=False, default=0, comment="records sent to rejects"),
+    Column("error", Text, comment="redacted error summary when not success"),
+    Column("details", Text, comment="JSON: per source counts, requests per operation, errors by class"),
+    comment="One row per pipeline run (a cycle or one scheduled job).",
+)
+Index(None, runs.c.job, runs.c.started_at)
+
+movies = Table(
+    "movies",
+    metadata,
+    Column("tmdb_id", Integer, primary_key=True, autoincrement=False),
+    Column("title", Text, comment="title in the configured language; the original title when untranslated"),
+    Column("original_title", Text),
+    Column("original_language", String(8)),
+    Column("overview", Text, comment="NULL when TMDB has no text in the configured language"),
+    Column("tagline", Text),
+    Column("homepage", Text),
+    Column("status", String(32)),
+    Column("release_date", Date, comment="primary release date; NULL when unknown"),
+    Column("runtime", Integer, comment="minutes; NULL when unknown (TMDB's 0)"),
+    Column("budget", BigInteger, comment="USD; NULL when unknown (TMDB's 0)"),
+    Column("revenue", BigInteger, comment="USD; NULL when unknown (TMDB's 0)"),
+    Column("genres", Text, comment="JSON array of genre names"),
+    Column("genre_ids", Text, comment="JSON array of TMDB genre ids"),
+    Column("origin_country", Text, comment="JSON array of ISO 3166-1 codes"),
+    Column("production_countries", Text, comment="JSON array of ISO 3166-1 codes"),
+    Column("spoken_languages", Text, comment="JSON array of ISO 639-1 codes"),
+    Column("collection_id", Integer),
+    Column("collection_name", Text),
+    Column("imdb_id", String(16)),
+    Column("popularity", Float, comment="TMDB popularity at the last update"),
+    Column("vote_average", Float, comment="0-10"),
+    Column("vote_count", Integer),
+    Column("poster_path", Text),
+    Column("backdrop_path", Text),
+    Column("adult", Boolean),
+    Column("details_fetched", Boolean, nullable=False, default=True, comment="false: only a list item was seen"),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("last_run_id", Integer, ForeignKey("runs.id")),
+    comment="One row per movie: its latest state.",
+)
+
+movie_snapshots = Table(
+    "movie_snapshots",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id"), primary_key=True),
+    Column("tmdb_id", Integer, ForeignKey("movies.tmdb_id"), primary_key=True),
+    Column("list_name", String(16), nullable=False, comment="now_playing, or discover for a backfill"),
+    Column("captured_at", UTCDateTime, nullable=False),
+    Column("position", Integer, nullable=False, comment="1-based rank in the list, duplicates removed"),
+    Column("page", Integer, nullable=False),
+    Column("popularity", Float),
+    Column("vote_average", Float),
+    Column("vote_count", Integer),
+    Column("revenue", BigInteger, comment="USD; NULL when unknown"),
+    Column("release_date", Date, comment="the region's release date as listed"),
+    comment="One row per movie per run that saw it in a list.",
+)
+Index(None, movie_snapshots.c.tmdb_id, movie_snapshots.c.captured_at)
+
+air_stations = Table(
+    "air_stations",
+    metadata,
+    Column("station_name", Text, primary_key=True),
+    Column("sido_name", Text, comment="province short name: 서울, 경기, ..."),
+    Column("station_code", String(16)),
+    Column("mang_name", Text, comment="network: 도시대기, 도로변대기, 국가배경농도, 교외대기, 항만"),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    comment="AirKorea measuring stations.",
+)
+Index(None, air_stations.c.sido_name)
+
+air_readings = Table(
+    "air_readings",
+    metadata,
+    Column("station_name", Text, ForeignKey("air_stations.station_name"), primary_key=True),
+    Column("measured_at", UTCDateTime, primary_key=True, comment="UTC end of the measured hour"),
+    Column("so2", Float, comment="ppm"),
+    Column("co", Float, comment="ppm"),
+    Column("o3", Float, comment="ppm"),
+    Column("no2", Float, comment="ppm"),
+    Column("pm10", Integer, comment="µg/m³"),
+    Column("pm25", Integer, comment="µg/m³"),
+    Column("pm10_24h", Integer, comment="µg/m³, 24-hour predicted moving concentration"),
+    Column("pm25_24h", Integer, comment="µg/m³, 24-hour predicted moving concentration"),
+    Column("khai", Integer, comment="comprehensive air-quality index (CAI)"),
+    Column("so2_grade", Integer, comment="1 good, 2 moderate, 3 bad, 4 very bad"),
+    Column("co_grade", Integer, comment="1-4"),
+    Column("o3_grade", Integer, comment="1-4"),
+    Column("no2_grade", Integer, comment="1-4"),
+    Column("pm10_grade", Integer, comment="1-4, 24-hour grade"),
+    Column("pm25_grade", Integer, comment="1-4, 24-hour grade"),
+    Column("pm10_grade_1h", Integer, comment="1-4, 1-hour grade"),
+    Column("pm25_grade_1h", Integer, comment="1-4, 1-hour grade"),
+    Column("khai_grade", Integer, comment="1-4"),
+    Column("so2_flag", Text, comment="status when abnormal: 통신장애, 점검및교정, 장비점검, 자료이상, ..."),
+    Column("co_flag", Text),
+    Column("o3_flag", Text),
+    Column("no2_flag", Text),
+    Column("pm10_flag", Text),
+    Column("pm25_flag", Text),
+    Column("run_id", Integer, ForeignKey("runs.id"), comment="the last run that wrote the row"),
+    Column("updated_at", UTCDateTime, nullable=False),
+    comment="One row per station-hour, upserted as AirKorea revises values.",
+)
+Index(None, air_readings.c.measured_at)
+
+rejects = Table(
+    "rejects",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+    Column("source", String(16), nullable=False, comment="tmdb or airkorea"),
+    Column("reason", Text, nullable=False),
+    Column("record", Text, nullable=False, comment="the raw record as JSON, secrets removed"),
+    Column("created_at", UTCDateTime, nullable=False),
+    comment="Records that could not be normalised, with the reason. Nothing is dropped silently.",
+)
+Index(None, rejects.c.run_id)
