@@ -1,0 +1,117 @@
+"""The loader against a migrated temporary database: whole rows, upserted twice."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, text
+
+from pipeline.errors import LoadError
+from pipeline.load.runs import RunTotals, finish_run, get_run, start_run
+from pipeline.load.tables import air_readings, air_stations, movie_snapshots, movies
+from pipeline.load.upsert import Writer
+from pipeline.transform.airkorea import AirReading, AirStation
+from pipeline.transform.tmdb import Movie, MovieSnapshot
+
+T0 = datetime(2026, 11, 27, 15, tzinfo=UTC)
+NULLS = {f.name: None for f in dataclasses.fields(AirReading)} | {"station_name": "중구", "measured_at": T0}
+
+
+def reading(**values: object) -> AirReading:
+    return AirReading(**{**NULLS, **values})  # type: ignore[arg-type]
+
+
+async def test_air_readings_upsert_twice_updates_in_place(writer: Writer) -> None:
+    run_id = await start_run(writer, "test", "manual")
+    await writer.upsert_air_stations([AirStation("중구", "서울", "111121", "도시대기")], T0)
+    rows = [reading(measured_at=T0 + timedelta(hours=h), pm10=10 + h, pm10_flag=None) for h in range(250)]
+    assert await writer.upsert_air_readings(rows, run_id, T0) == 250  # three chunks of 100
+    revised = [dataclasses.replace(rows[0], pm10=None, pm10_flag="통신장애")]
+    assert await writer.upsert_air_readings(revised + rows[1:], run_id, T0 + timedelta(hours=1)) == 250
+    async with writer.engine.connect() as conn:
+        count = (await conn.execute(text("SELECT count(*) FROM air_readings"))).scalar_one()
+        first = (await conn.execute(select(air_readings).where(air_readings.c.measured_at == T0))).mappings().one()
+        raw_time = (await conn.execute(text("SELECT measured_at FROM air_readings ORDER BY 1 LIMIT 1"))).scalar_one()
+    assert count == 250
+    assert dict(first) == {**dataclasses.asdict(revised[0]), "run_id": run_id, "updated_at": T0 + timedelta(hours=1)}
+    assert raw_time == "2026-11-27 15:00:00"  # UTC, readable, sortable text in SQLite
+
+
+async def test_station_upsert_keeps_known_province_and_first_seen(writer: Writer) -> None:
+    await writer.upsert_air_stations([AirStation("종로구", "서울", "111123", "도시대기")], T0)
+    later = T0 + timedelta(days=1)
+    # the per-station endpoint does not say the province: it must not erase it
+    await writer.upsert_air_stations([AirStation("종로구", None, None, None)], later)
+    async with writer.engine.connect() as conn:
+        row = (await conn.execute(select(air_stations))).mappings().one()
+    assert dict(row) == {"station_name": "종로구", "sido_name": "서울", "station_code": "111123",
+                         "mang_name": "도시대기", "first_seen_at": T0, "updated_at": later}  # fmt: skip
+
+
+def movie(tmdb_id: int, **values: object) -> Movie:
+    base = {f.name: None for f in dataclasses.fields(Movie)} | {"tmdb_id": tmdb_id, "title": f"m{tmdb_id}"}
+    return Movie(**{**base, **values})  # type: ignore[arg-type]
+
+
+async def test_movies_upsert_and_bare_rows_never_overwrite_details(writer: Writer) -> None:
+    run1 = await start_run(writer, "test", "manual")
+    await writer.upsert_movies([movie(1, runtime=120, release_date=date(2026, 11, 1))], run1, T0)
+    await writer.upsert_movies([movie(1, title="list item only")], run1, T0, details=False)
+    await writer.upsert_movies([movie(2, title="bare")], run1, T0, details=False)
+    run2 = await start_run(writer, "test", "manual")
+    later = T0 + timedelta(hours=6)
+    await writer.upsert_movies([movie(1, runtime=121, release_date=date(2026, 11, 1))], run2, later)
+    async with writer.engine.connect() as conn:
+        rows = {r["tmdb_id"]: r for r in (await conn.execute(select(movies))).mappings()}
+    assert set(rows) == {1, 2}
+    assert rows[1]["title"] == "m1" and rows[1]["runtime"] == 121 and rows[1]["release_date"] == date(2026, 11, 1)
+    assert rows[1]["first_seen_at"] == T0 and rows[1]["updated_at"] == later and rows[1]["last_run_id"] == run2
+    assert rows[2]["details_fetched"] is False and rows[2]["title"] == "bare"
+
+
+async def test_snapshots_one_per_movie_per_run(writer: Writer) -> None:
+    run1 = await start_run(writer, "test", "manual")
+    await writer.upsert_movies([movie(1)], run1, T0)
+    snap = MovieSnapshot(1, "now_playing", 1, 1, 12.5, 7.0, 10, None, date(2026, 11, 1))
+    await writer.insert_snapshots([snap], run1, T0)
+    await writer.insert_snapshots([snap], run1, T0)  # the same run again: still one row
+    run2 = await start_run(writer, "test", "manual")
+    await writer.insert_snapshots([dataclasses.replace(snap, popularity=13.0)], run2, T0 + timedelta(hours=1))
+    async with writer.engine.connect() as conn:
+        rows = (await conn.execute(select(movie_snapshots).order_by(movie_snapshots.c.run_id))).mappings().all()
+    assert [(r["run_id"], r["popularity"], r["captured_at"]) for r in rows] == [
+        (run1, 12.5, T0), (run2, 13.0, T0 + timedelta(hours=1))
+    ]  # fmt: skip
+
+
+async def test_foreign_keys_are_enforced(writer: Writer) -> None:
+    run_id = await start_run(writer, "test", "manual")
+    with pytest.raises(LoadError, match="FOREIGN KEY"):
+        await writer.upsert_air_readings([reading(station_name="없는역")], run_id, T0)
+
+
+async def test_naive_datetimes_are_refused(writer: Writer) -> None:
+    with pytest.raises(LoadError, match="naive datetime"):
+        await writer.upsert_air_stations([AirStation("a", None, None, None)], datetime(2026, 1, 1))
+
+
+async def test_run_lifecycle(writer: Writer) -> None:
+    run_id = await start_run(writer, "cycle", "manual", T0)
+    assert (await get_run(writer, run_id) or {})["status"] == "running"
+    await finish_run(writer, run_id, "partial", RunTotals(5, 4, 3, 1), error="tmdb: x", details={"a": 1})
+    row = await get_run(writer, run_id)
+    assert row is not None
+    assert (row["status"], row["requests"], row["rows_fetched"], row["rows_upserted"], row["rows_rejected"]) == (
+        "partial", 5, 4, 3, 1,
+    )  # fmt: skip
+    assert row["error"] == "tmdb: x" and row["details"] == '{"a": 1}' and row["finished_at"] >= T0
+
+
+async def test_wal_and_pragmas(writer: Writer) -> None:
+    async with writer.engine.connect() as conn:
+        mode = (await conn.execute(text("PRAGMA journal_mode"))).scalar_one()
+        fks = (await conn.execute(text("PRAGMA foreign_keys"))).scalar_one()
+        busy = (await conn.execute(text("PRAGMA busy_timeout"))).scalar_one()
+    assert (mode, fks, busy) == ("wal", 1, 30000)
