@@ -6,6 +6,7 @@ Every error reaches the user as one line on stderr (``error: …``), never as a 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -15,11 +16,13 @@ from typing import Any, TypeVar
 import click
 
 from pipeline import __version__
-from pipeline.config import Secrets, Settings, load_secrets, load_settings, require_secrets
+from pipeline.config import JobName, Secrets, Settings, load_secrets, load_settings, require_secrets
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.logs import configure
 from pipeline.redaction import redact
-from pipeline.runner import JOBS, JobName, RunReport
+from pipeline.runner import JOBS, RunReport
+from pipeline.status import StatusReport
+from pipeline.transform.common import KST
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("pipeline")
@@ -87,21 +90,39 @@ def migrate(ctx: click.Context) -> None:
 
 @cli.command()
 @_config_option
-@click.option("--once", is_flag=True, help="run every enabled job once, then exit")
+@click.option("--once", is_flag=True, help="run every enabled job once, then exit (default: run the daemon)")
 @click.option("--simulate", is_flag=True, help="use the built-in simulator of both APIs (no keys, no network)")
-@click.option("--job", "jobs", multiple=True, type=click.Choice(JOBS), help="only this job (repeatable)")
+@click.option("--job", "jobs", multiple=True, type=click.Choice(JOBS), help="with --once: only this job (repeatable)")
 @click.pass_context
 def run(ctx: click.Context, once: bool, simulate: bool, jobs: Sequence[JobName]) -> None:
-    """Collect data: one cycle with --once."""
+    """Collect data: the scheduled daemon, or one cycle with --once."""
     settings = _settings(ctx)
-    if not once:
-        raise click.UsageError("the daemon is not available yet: use 'pipeline run --once'")
+    if jobs and not once:
+        raise click.UsageError("--job only applies with --once; the daemon runs the timetable in config.yaml")
     secrets = Secrets() if simulate else load_secrets()
     if not simulate:
         require_secrets(settings, secrets)
+    if not once:
+        asyncio.run(_daemon(settings, secrets, simulate))
+        return
     report, counts = asyncio.run(_run_once(settings, secrets, simulate, list(jobs) or None))
     _print_report(report, counts, settings)
     ctx.exit(0 if report.status == "success" else 1)
+
+
+async def _daemon(settings: Settings, secrets: Secrets, simulate: bool) -> None:
+    from pipeline.scheduler import run_daemon
+
+    if not simulate:
+        await run_daemon(settings, secrets)
+        return
+    from pipeline.offline import simulated
+
+    async with simulated(settings) as (local, sim_secrets, simulator):
+        log.info(
+            "simulator serving TMDB at %s and AirKorea at %s", simulator.tmdb_base_url, simulator.airkorea_base_url
+        )
+        await run_daemon(local, sim_secrets)
 
 
 async def _run_once(
@@ -114,8 +135,59 @@ async def _run_once(
     from pipeline.offline import simulated
 
     async with simulated(settings) as (local, sim_secrets, simulator):
-        log.info("simulator serving TMDB at %s and AirKorea at %s", simulator.tmdb_base_url, simulator.airkorea_base_url)
+        log.info(
+            "simulator serving TMDB at %s and AirKorea at %s", simulator.tmdb_base_url, simulator.airkorea_base_url
+        )
         return await run_once(local, sim_secrets, jobs)
+
+
+@cli.command()
+@_config_option
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Freshness of every job; exit 0 when all enabled jobs are fresh, 1 when one is stale."""
+    from pipeline.status import collect_status
+
+    report = asyncio.run(collect_status(_settings(ctx)))
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        _print_status(report)
+    ctx.exit(0 if report.healthy else 1)
+
+
+def _print_status(report: StatusReport) -> None:
+    daemon = f"running (pid {report.daemon_pid})" if report.daemon_pid else "not running"
+    click.echo(f"database {report.database}; daemon {daemon}")
+    header = f"{'job':<18} {'last run':<26} {'last success':<20} {'age':>8} {'limit':>8}  {'state':<8} next run"
+    click.echo(header)
+    for job in report.jobs:
+        last = f"#{job.last_run_id} {job.last_status} {_when(job.last_started_at)}" if job.last_run_id else "never"
+        state = "disabled" if not job.enabled else ("fresh" if job.fresh else "STALE")
+        if job.running:
+            state += "+running"
+        click.echo(
+            f"{job.job:<18} {last:<26} {_when(job.last_success_at):<20} {_age(job.age_seconds):>8} "
+            f"{_age(job.freshness_seconds):>8}  {state:<8} {_when(job.next_run_at)}"
+        )
+    click.echo("rows: " + ", ".join(f"{table} {count}" for table, count in report.totals.items()))
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone(KST).strftime("%m-%d %H:%M KST") if value else "-"
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
 
 
 def _print_report(report: RunReport, counts: dict[str, int], settings: Settings) -> None:
@@ -142,7 +214,9 @@ def _print_report(report: RunReport, counts: dict[str, int], settings: Settings)
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="port (0: any free)")
 @click.option("--latency-ms", default=0.0, show_default=True, type=click.FloatRange(0, 60_000),
               help="delay added to every API response")  # fmt: skip
-@click.option("--clock", default=None, metavar="ISO-TIME", help="freeze the simulated clock, e.g. 2026-11-27T15:20:00+09:00")
+@click.option(
+    "--clock", default=None, metavar="ISO-TIME", help="freeze the simulated clock, e.g. 2026-11-27T15:20:00+09:00"
+)
 def simulate(host: str, port: int, latency_ms: float, clock: str | None) -> None:
     """Serve the built-in simulator of TMDB and AirKorea, for trying the tool without keys."""
     from pipeline.simulator import SimulatorState, serve

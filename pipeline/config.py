@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.errors import ConfigError
 from pipeline.redaction import redact
@@ -131,9 +131,135 @@ class DatabaseSettings(_Model):
         return value
 
 
+# --- schedule ------------------------------------------------------------------------------------------
+
+JobName = Literal["tmdb", "airkorea_sido", "airkorea_stations"]
+JOB_NAMES: tuple[JobName, ...] = ("tmdb", "airkorea_sido", "airkorea_stations")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+_CRON_DOW = {"0": "sun", "1": "mon", "2": "tue", "3": "wed", "4": "thu", "5": "fri", "6": "sat", "7": "sun"}
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from a number or a string such as ``90s``, ``15m``, ``2h``, ``1d``."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    else:
+        raise ValueError(f"not a duration such as 90, '15m' or '2h': {value!r}")
+    if seconds < 0:
+        raise ValueError(f"a duration cannot be negative: {value!r}")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def cron_fields(expression: str) -> dict[str, str]:
+    """A standard 5-field cron expression as CronTrigger keyword arguments.
+
+    Numeric days of the week are translated to names, because APScheduler 3 reads ``0`` as Monday while
+    cron reads it as Sunday.
+    """
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(f"a cron expression has 5 fields (minute hour day month day-of-week), got {expression!r}")
+    minute, hour, day, month, dow = fields
+    dow = re.sub(r"(?<![/\d])[0-7](?!\d)", lambda m: _CRON_DOW[m.group(0)], dow)
+    return {"minute": minute, "hour": hour, "day": day, "month": month, "day_of_week": dow}
+
+
+class JobSchedule(_Model):
+    enabled: bool = True
+    cron: str | None = None
+    """5-field cron expression, evaluated in ``schedule.timezone``."""
+    interval: Duration | None = None
+    """Alternative to ``cron``: run every so many seconds (or '15m', '2h')."""
+    jitter: Annotated[Duration, Field(le=3600)] = 0.0
+    """Random delay of up to so many seconds added to each run (spreads load)."""
+    freshness: Duration | None = None
+    """Age of the last success beyond which ``pipeline status`` calls the job stale (default: 2 periods)."""
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> JobSchedule:
+        if (self.cron is None) == (self.interval is None):
+            raise ValueError("give exactly one of cron or interval")
+        if self.interval is not None and self.interval < 1:
+            raise ValueError("interval must be at least 1 second")
+        if self.cron is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger(**cron_fields(self.cron))
+            except ValueError as exc:
+                raise ValueError(f"invalid cron expression {self.cron!r}: {exc}") from None
+        return self
+
+
+def _default_jobs() -> dict[JobName, JobSchedule]:
+    return {
+        # TMDB refreshes its lists daily: four looks a day follow popularity without waste
+        "tmdb": JobSchedule(cron="10 0,6,12,18 * * *", jitter=120),
+        # AirKorea publishes each hour about 15 minutes past: poll after that
+        "airkorea_sido": JobSchedule(cron="20 * * * *", jitter=60),
+        "airkorea_stations": JobSchedule(cron="25 * * * *", jitter=60),
+    }
+
+
+class ScheduleSettings(_Model):
+    timezone: str = "Asia/Seoul"
+    misfire_grace_time: Duration = 900.0
+    """A run that could not start on time still starts if it is at most this late (seconds)."""
+    shutdown_grace: Duration = 120.0
+    """On SIGTERM/SIGINT, how long the in-flight run may take to finish before it is cancelled."""
+    jobs: dict[JobName, JobSchedule] = Field(default_factory=_default_jobs)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as 'Asia/Seoul')") from None
+        return value
+
+    @field_validator("jobs", mode="before")
+    @classmethod
+    def _merge_defaults(cls, value: object) -> object:
+        if isinstance(value, dict):
+            merged: dict[str, object] = {name: job for name, job in _default_jobs().items()}
+            for name, job in value.items():
+                if isinstance(job, dict) and "cron" not in job and "interval" not in job and name in merged:
+                    default = merged[name]
+                    assert isinstance(default, JobSchedule)
+                    job = {**default.model_dump(exclude_none=True), **job}
+                elif isinstance(job, dict) and ("cron" in job) != ("interval" in job):
+                    job = {"cron": None, "interval": None, **job}
+                merged[name] = job
+            return merged
+        return value
+
+
 class Settings(_Model):
     database: DatabaseSettings = DatabaseSettings()
     sources: Sources = Sources()
+    schedule: ScheduleSettings = ScheduleSettings()
+
+    def job_enabled(self, job: JobName) -> bool:
+        """A job runs when its source is enabled, its schedule entry is, and (stations) it has stations."""
+        schedule = self.schedule.jobs.get(job)
+        if schedule is None or not schedule.enabled:
+            return False
+        if job == "tmdb":
+            return self.sources.tmdb.enabled
+        if job == "airkorea_stations":
+            return self.sources.airkorea.enabled and bool(self.sources.airkorea.stations)
+        return self.sources.airkorea.enabled
 
     @model_validator(mode="after")
     def _something_enabled(self) -> Settings:

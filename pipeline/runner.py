@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import aiohttp
 
-from pipeline.config import Secrets, Settings
+from pipeline.config import JOB_NAMES, DataTerm, JobName, Secrets, Settings
 from pipeline.errors import LoadError, NotFoundError, PipelineError, RecordError, SourceError
 from pipeline.extract import airkorea as airkorea_extract
 from pipeline.extract import tmdb as tmdb_extract
@@ -40,8 +40,7 @@ from pipeline.transform.tmdb import Movie, MovieSnapshot, movie_from_list_item, 
 
 log = logging.getLogger(__name__)
 
-JobName = Literal["tmdb", "airkorea_sido", "airkorea_stations"]
-JOBS: tuple[JobName, ...] = ("tmdb", "airkorea_sido", "airkorea_stations")
+JOBS = JOB_NAMES
 JobStatus = Literal["success", "partial", "failed"]
 
 
@@ -125,17 +124,11 @@ class RunContext:
     run_id: int
     started_at: datetime
     clients: dict[str, SourceClient]
+    data_term: DataTerm | None = None  # overrides sources.airkorea.data_term (catch-up after a gap)
 
 
 def enabled_jobs(settings: Settings) -> list[JobName]:
-    jobs: list[JobName] = []
-    if settings.sources.tmdb.enabled:
-        jobs.append("tmdb")
-    if settings.sources.airkorea.enabled:
-        jobs.append("airkorea_sido")
-        if settings.sources.airkorea.stations:
-            jobs.append("airkorea_stations")
-    return jobs
+    return [job for job in JOBS if settings.job_enabled(job)]
 
 
 def overall_status(reports: Sequence[JobReport]) -> RunStatus:
@@ -204,20 +197,27 @@ async def store_movie_list(
             continue
         snapshots.append(snapshot)
     now = datetime.now(UTC)
-    report.rows["movies"] += await ctx.writer.upsert_movies(list(details.values()), ctx.run_id, now)
+    written = await ctx.writer.upsert_movies(list(details.values()), ctx.run_id, now)
     if bare:
-        await ctx.writer.upsert_movies(bare, ctx.run_id, now, details=False)
-    report.rows["movie_snapshots"] += await ctx.writer.insert_snapshots(snapshots, ctx.run_id, ctx.started_at)
-    report.rejected += await ctx.writer.insert_rejects(rejects, ctx.run_id)
+        written += await ctx.writer.upsert_movies(bare, ctx.run_id, now, details=False)
+    snapshot_rows = await ctx.writer.insert_snapshots(snapshots, ctx.run_id, ctx.started_at)
+    rejected = await ctx.writer.insert_rejects(rejects, ctx.run_id)
+    report.rows["movies"] += written
+    report.rows["movie_snapshots"] += snapshot_rows
+    report.rejected += rejected
 
 
 async def _store_air_page(ctx: RunContext, report: JobReport, items: list[dict[str, Any]], station: str | None) -> None:
     batch = to_air_batch(items, station_name=station)
     report.fetched += len(items)
     now = datetime.now(UTC)
-    report.rows["air_stations"] += await ctx.writer.upsert_air_stations(batch.stations, now)
-    report.rows["air_readings"] += await ctx.writer.upsert_air_readings(batch.readings, ctx.run_id, now)
-    report.rejected += await ctx.writer.insert_rejects(batch.rejects, ctx.run_id)
+    # await first, then add: `x += await f()` reads x before the await and loses concurrent updates
+    stations = await ctx.writer.upsert_air_stations(batch.stations, now)
+    readings = await ctx.writer.upsert_air_readings(batch.readings, ctx.run_id, now)
+    rejected = await ctx.writer.insert_rejects(batch.rejects, ctx.run_id)
+    report.rows["air_stations"] += stations
+    report.rows["air_readings"] += readings
+    report.rejected += rejected
 
 
 async def _each(report: JobReport, names: Sequence[str], work: Callable[[str], Awaitable[None]]) -> None:
@@ -253,7 +253,7 @@ async def collect_airkorea_stations(ctx: RunContext, report: JobReport) -> None:
 
     async def one(station: str) -> None:
         received = 0
-        async for page in airkorea_extract.fetch_station_pages(client, station, settings):
+        async for page in airkorea_extract.fetch_station_pages(client, station, settings, ctx.data_term):
             received += len(page.items)
             await _store_air_page(ctx, report, page.items, station)
         if not received:
@@ -304,6 +304,7 @@ async def run_jobs(
     run_name: str = "cycle",
     trigger: str = "manual",
     session: aiohttp.ClientSession | None = None,
+    data_term: DataTerm | None = None,
 ) -> RunReport:
     """Run ``jobs`` (default: every enabled one) concurrently as one recorded run."""
     selected = list(jobs) if jobs is not None else enabled_jobs(settings)
@@ -315,7 +316,14 @@ async def run_jobs(
     http = session or make_session()
     try:
         clients = make_clients(settings, secrets, http)
-        ctx = RunContext(settings=settings, writer=writer, run_id=run_id, started_at=started_at, clients=clients)
+        ctx = RunContext(
+            settings=settings,
+            writer=writer,
+            run_id=run_id,
+            started_at=started_at,
+            clients=clients,
+            data_term=data_term,
+        )
         report.jobs = list(await asyncio.gather(*(_run_job(ctx, job) for job in selected)))
         report.status = overall_status(report.jobs)
     except BaseException as exc:

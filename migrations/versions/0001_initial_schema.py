@@ -43,16 +43,15 @@ def upgrade() -> None:
     op.create_table(
         "runs",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column(
-            "job", sa.String(length=64), nullable=False, comment="what ran: cycle, tmdb, airkorea_sido, ..."
-        ),
-        sa.Column(
-            "trigger", sa.String(length=32), nullable=False, comment="manual, schedule, catchup, backfill"
-        ),
+        sa.Column("job", sa.String(length=64), nullable=False, comment="what ran: cycle, tmdb, airkorea_sido, ..."),
+        sa.Column("trigger", sa.String(length=32), nullable=False, comment="manual, schedule, catchup, backfill"),
         sa.Column("started_at", UTCDateTime(), nullable=False),
         sa.Column("finished_at", UTCDateTime(), nullable=True),
         sa.Column(
-            "status", sa.String(length=16), nullable=False, comment="running, success, partial, failed"
+            "status",
+            sa.String(length=16),
+            nullable=False,
+            comment="running, success, partial, failed; missed or skipped for a scheduled window that did not run",
         ),
         sa.Column("requests", sa.Integer(), nullable=False, comment="HTTP requests sent, retries included"),
         sa.Column("rows_fetched", sa.Integer(), nullable=False, comment="raw records received"),
@@ -81,12 +80,8 @@ def upgrade() -> None:
         sa.Column("no2", sa.Float(), nullable=True, comment="ppm"),
         sa.Column("pm10", sa.Integer(), nullable=True, comment="µg/m³"),
         sa.Column("pm25", sa.Integer(), nullable=True, comment="µg/m³"),
-        sa.Column(
-            "pm10_24h", sa.Integer(), nullable=True, comment="µg/m³, 24-hour predicted moving concentration"
-        ),
-        sa.Column(
-            "pm25_24h", sa.Integer(), nullable=True, comment="µg/m³, 24-hour predicted moving concentration"
-        ),
+        sa.Column("pm10_24h", sa.Integer(), nullable=True, comment="µg/m³, 24-hour predicted moving concentration"),
+        sa.Column("pm25_24h", sa.Integer(), nullable=True, comment="µg/m³, 24-hour predicted moving concentration"),
         sa.Column("khai", sa.Integer(), nullable=True, comment="comprehensive air-quality index (CAI)"),
         sa.Column("so2_grade", sa.Integer(), nullable=True, comment="1 good, 2 moderate, 3 bad, 4 very bad"),
         sa.Column("co_grade", sa.Integer(), nullable=True, comment="1-4"),
@@ -142,9 +137,7 @@ def upgrade() -> None:
         sa.Column("tagline", sa.Text(), nullable=True),
         sa.Column("homepage", sa.Text(), nullable=True),
         sa.Column("status", sa.String(length=32), nullable=True),
-        sa.Column(
-            "release_date", sa.Date(), nullable=True, comment="primary release date; NULL when unknown"
-        ),
+        sa.Column("release_date", sa.Date(), nullable=True, comment="primary release date; NULL when unknown"),
         sa.Column("runtime", sa.Integer(), nullable=True, comment="minutes; NULL when unknown (TMDB's 0)"),
         sa.Column("budget", sa.BigInteger(), nullable=True, comment="USD; NULL when unknown (TMDB's 0)"),
         sa.Column("revenue", sa.BigInteger(), nullable=True, comment="USD; NULL when unknown (TMDB's 0)"),
@@ -162,9 +155,7 @@ def upgrade() -> None:
         sa.Column("poster_path", sa.Text(), nullable=True),
         sa.Column("backdrop_path", sa.Text(), nullable=True),
         sa.Column("adult", sa.Boolean(), nullable=True),
-        sa.Column(
-            "details_fetched", sa.Boolean(), nullable=False, comment="false: only a list item was seen"
-        ),
+        sa.Column("details_fetched", sa.Boolean(), nullable=False, comment="false: only a list item was seen"),
         sa.Column("first_seen_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.Column("last_run_id", sa.Integer(), nullable=True),
@@ -198,9 +189,7 @@ def upgrade() -> None:
             comment="now_playing, or discover for a backfill",
         ),
         sa.Column("captured_at", UTCDateTime(), nullable=False),
-        sa.Column(
-            "position", sa.Integer(), nullable=False, comment="1-based rank in the list, duplicates removed"
-        ),
+        sa.Column("position", sa.Integer(), nullable=False, comment="1-based rank in the list, duplicates removed"),
         sa.Column("page", sa.Integer(), nullable=False),
         sa.Column("popularity", sa.Float(), nullable=True),
         sa.Column("vote_average", sa.Float(), nullable=True),
@@ -208,9 +197,7 @@ def upgrade() -> None:
         sa.Column("revenue", sa.BigInteger(), nullable=True, comment="USD; NULL when unknown"),
         sa.Column("release_date", sa.Date(), nullable=True, comment="the region's release date as listed"),
         sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name=op.f("fk_movie_snapshots_run_id_runs")),
-        sa.ForeignKeyConstraint(
-            ["tmdb_id"], ["movies.tmdb_id"], name=op.f("fk_movie_snapshots_tmdb_id_movies")
-        ),
+        sa.ForeignKeyConstraint(["tmdb_id"], ["movies.tmdb_id"], name=op.f("fk_movie_snapshots_tmdb_id_movies")),
         sa.PrimaryKeyConstraint("run_id", "tmdb_id", name=op.f("pk_movie_snapshots")),
         comment="One row per movie per run that saw it in a list.",
     )

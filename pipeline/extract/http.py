@@ -192,7 +192,7 @@ class SourceClient:
         for stats in self._targets():
             stats.retries += 1
         wait = state.next_action.sleep if state.next_action else 0.0
-        log.warning("%s: %s; retry %d in %.1fs", self.source, exc, state.attempt_number, wait)
+        log.warning("%s; retry %d in %.1fs", exc, state.attempt_number, wait)
 
     async def _once(self, url: str, params: Mapping[str, str], operation: str, description: str) -> Any:
         async with self._semaphore:

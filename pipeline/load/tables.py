@@ -77,7 +77,12 @@ runs = Table(
     Column("trigger", String(32), nullable=False, comment="manual, schedule, catchup, backfill"),
     Column("started_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime),
-    Column("status", String(16), nullable=False, comment="running, success, partial, failed"),
+    Column(
+        "status",
+        String(16),
+        nullable=False,
+        comment="running, success, partial, failed; missed or skipped for a scheduled window that did not run",
+    ),
     Column("requests", Integer, nullable=False, default=0, comment="HTTP requests sent, retries included"),
     Column("rows_fetched", Integer, nullable=False, default=0, comment="raw records received"),
     Column("rows_upserted", Integer, nullable=False, default=0, comment="rows written to the data tables"),
@@ -202,3 +207,13 @@ rejects = Table(
     comment="Records that could not be normalised, with the reason. Nothing is dropped silently.",
 )
 Index(None, rejects.c.run_id)
+
+daemon_jobs = Table(
+    "daemon_jobs",
+    metadata,
+    Column("job", String(64), primary_key=True),
+    Column("next_run_at", UTCDateTime, comment="next fire time, jitter included; NULL when paused"),
+    Column("pid", Integer, comment="process id of the daemon that wrote the row"),
+    Column("updated_at", UTCDateTime, nullable=False),
+    comment="The running daemon's timetable, for `pipeline status`.",
+)

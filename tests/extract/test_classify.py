@@ -104,7 +104,7 @@ def test_tmdb_recorded_error_bodies() -> None:
 
 
 def test_tmdb_auth_error_explains_both_key_kinds() -> None:
-    with pytest.raises(AuthError, match="Bearer.*api_key"):
+    with pytest.raises(AuthError, match=r"Bearer.*api_key"):
         tmdb.classify(401, {}, '{"status_code":7,"status_message":"Invalid API key"}', "GET x")
 
 

@@ -1,0 +1,313 @@
+"""The daemon: an APScheduler 3 timetable from ``config.yaml``, run inside the asyncio loop.
+
+Start-up: take the database's daemon lock, migrate, mark runs left ``running`` by a dead process as failed,
+then start the scheduler and catch up any job whose last success is older than its period.
+
+Every job run goes through :class:`JobTracker`, which knows the in-flight tasks. On SIGTERM or SIGINT the
+scheduler is paused (no new runs), in-flight runs get ``schedule.shutdown_grace`` seconds to finish, then are
+cancelled (recorded ``failed``, "cancelled (shutdown)"); the HTTP session and the engine are closed, and the
+process exits 0. APScheduler's own ``shutdown()`` would cancel coroutine jobs at once, hence the tracker.
+
+Missed windows (the loop was blocked or the machine asleep for longer than ``misfire_grace_time``) and
+skipped ones (the previous run of the job still going) are written to ``runs`` as ``missed``/``skipped``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobEvent,
+    JobExecutionEvent,
+    JobSubmissionEvent,
+)
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from pipeline.config import DataTerm, JobName, JobSchedule, Secrets, Settings, cron_fields
+from pipeline.extract.http import make_session
+from pipeline.load.db import create_engine, migrate
+from pipeline.load.runs import last_runs, mark_abandoned, record_window, save_timetable
+from pipeline.load.upsert import Writer
+from pipeline.lock import DaemonLock
+from pipeline.redaction import redact
+from pipeline.runner import JOBS, run_jobs
+
+log = logging.getLogger(__name__)
+
+JobFunc = Callable[[JobName, str], Awaitable[None]]
+
+
+def build_trigger(schedule: JobSchedule, timezone: ZoneInfo) -> BaseTrigger:
+    jitter = int(schedule.jitter) or None
+    if schedule.cron is not None:
+        return CronTrigger(**cron_fields(schedule.cron), timezone=timezone, jitter=jitter)
+    assert schedule.interval is not None
+    return IntervalTrigger(seconds=schedule.interval, timezone=timezone, jitter=jitter)
+
+
+def period(schedule: JobSchedule, timezone: ZoneInfo, now: datetime | None = None) -> timedelta:
+    """The job's nominal period: the interval, or the longest gap between the cron's next fire times."""
+    if schedule.interval is not None:
+        return timedelta(seconds=schedule.interval)
+    assert schedule.cron is not None
+    trigger = CronTrigger(**cron_fields(schedule.cron), timezone=timezone)
+    at = (now or datetime.now(UTC)).astimezone(timezone)
+    times: list[datetime] = []
+    previous: datetime | None = None
+    for _ in range(30):
+        fire = trigger.get_next_fire_time(previous, at)
+        if fire is None:
+            break
+        times.append(fire)
+        previous, at = fire, fire + timedelta(microseconds=1)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    return max(gaps) if gaps else timedelta(days=1)
+
+
+def freshness_limit(schedule: JobSchedule, timezone: ZoneInfo) -> timedelta:
+    """How old the last success may be before the job counts as stale (default: two periods)."""
+    if schedule.freshness is not None:
+        return timedelta(seconds=schedule.freshness)
+    return 2 * period(schedule, timezone)
+
+
+def catch_up_term(since_success: timedelta | None) -> DataTerm:
+    """The station window that covers a gap: DAILY for up to a day, MONTH up to 30 days, else 3MONTH."""
+    if since_success is not None and since_success <= timedelta(hours=23):
+        return "DAILY"
+    if since_success is not None and since_success <= timedelta(days=29):
+        return "MONTH"
+    return "3MONTH"
+
+
+def build_scheduler(settings: Settings, func: JobFunc) -> AsyncIOScheduler:
+    """The timetable: one job per enabled collection. Call ``start()`` inside the running loop."""
+    timezone = ZoneInfo(settings.schedule.timezone)
+    scheduler = AsyncIOScheduler(
+        timezone=timezone,
+        job_defaults={
+            "coalesce": True,
+            "max_instances": 1,
+            "misfire_grace_time": int(settings.schedule.misfire_grace_time) or None,
+        },
+    )
+    for job in JOBS:
+        if not settings.job_enabled(job):
+            continue
+        scheduler.add_job(
+            func,
+            build_trigger(settings.schedule.jobs[job], timezone),
+            args=(job, "schedule"),
+            id=job,
+            name=job,
+            replace_existing=True,
+        )
+    return scheduler
+
+
+@dataclass
+class JobTracker:
+    """Knows the in-flight job tasks, so shutdown can wait for them instead of cancelling them."""
+
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    async def track(self, work: Awaitable[None]) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks.add(task)
+        try:
+            await work
+        finally:
+            self.tasks.discard(task)
+
+    async def drain(self, grace: float) -> int:
+        """Wait up to ``grace`` seconds for in-flight runs, then cancel the rest; returns how many were cancelled."""
+        pending = set(self.tasks)
+        if pending:
+            log.info("waiting up to %.0fs for %d running job(s) to finish", grace, len(pending))
+            _done, pending = await asyncio.wait(pending, timeout=grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=30)
+        return len(pending)
+
+
+class Daemon:
+    """``pipeline run``: the long-running collector."""
+
+    def __init__(self, settings: Settings, secrets: Secrets) -> None:
+        self.settings = settings
+        self.secrets = secrets
+        self.timezone = ZoneInfo(settings.schedule.timezone)
+        self.tracker = JobTracker()
+        self.stop_event = asyncio.Event()
+        self.writer: Writer | None = None
+        self.session: aiohttp.ClientSession | None = None
+        self.scheduler: AsyncIOScheduler | None = None
+        self.background: set[asyncio.Task[Any]] = set()
+
+    async def run(self) -> None:
+        lock = DaemonLock(self.settings.database.url)
+        lock.acquire()
+        try:
+            await migrate(self.settings.database.url)
+            engine = create_engine(self.settings.database.url)
+            self.writer = Writer(engine, self.settings.database.chunk_size)
+            self.session = make_session()
+            try:
+                abandoned = await mark_abandoned(self.writer)
+                if abandoned:
+                    log.warning("marked %d run(s) left running by a previous process as failed", abandoned)
+                await self._serve()
+            finally:
+                await self.session.close()
+                await engine.dispose()
+        finally:
+            lock.release()
+
+    async def _serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        scheduler = self.scheduler = build_scheduler(self.settings, self.run_job)
+        scheduler.add_listener(self._on_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+        scheduler.start()
+        try:
+            await self._catch_up()
+            await self._save_timetable()
+            log.info("daemon started (pid %d); jobs: %s", os.getpid(), self._describe_jobs())
+            await self.stop_event.wait()
+            log.info("stopping: no new runs")
+            scheduler.pause()
+            cancelled = await self.tracker.drain(self.settings.schedule.shutdown_grace)
+            if cancelled:
+                log.warning("cancelled %d run(s) that outlived the shutdown grace period", cancelled)
+        finally:
+            scheduler.shutdown(wait=False)
+            await asyncio.sleep(0)
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+            if self.background:
+                await asyncio.wait(set(self.background), timeout=10)
+            if self.writer is not None:
+                await save_timetable(self.writer, {}, os.getpid())
+        log.info("daemon stopped")
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        log.info("received %s", sig.name)
+        self.stop_event.set()
+
+    def _describe_jobs(self) -> str:
+        assert self.scheduler is not None
+        return ", ".join(
+            f"{job.id} next at {job.next_run_time:%Y-%m-%d %H:%M:%S%z}" for job in self.scheduler.get_jobs()
+        )
+
+    async def _catch_up(self) -> None:
+        """Run at once every job that never succeeded or whose last success is older than its period."""
+        assert self.writer is not None
+        assert self.scheduler is not None
+        history = await last_runs(self.writer)
+        now = datetime.now(UTC)
+        for job in self.scheduler.get_jobs():
+            name: JobName = job.id
+            success = history.get(name, {}).get("success")
+            age = now - success["started_at"] if success else None
+            if age is None or age > period(self.settings.schedule.jobs[name], self.timezone):
+                log.info("catching up %s (last success: %s)", name, success["started_at"] if success else "never")
+                job.modify(args=(name, "catchup"), next_run_time=now)
+        self.scheduler.wakeup()
+
+    async def run_job(self, job: JobName, trigger: str) -> None:
+        """The function APScheduler calls. Never raises: failures are recorded in ``runs``."""
+        await self.tracker.track(self._run_job(job, trigger))
+
+    async def _run_job(self, job: JobName, trigger: str) -> None:
+        assert self.writer is not None
+        assert self.session is not None
+        if trigger == "catchup" and self.scheduler is not None:
+            self.scheduler.modify_job(job, args=(job, "schedule"))
+        data_term: DataTerm | None = None
+        if job == "airkorea_stations" and trigger == "catchup":
+            success = (await last_runs(self.writer)).get(job, {}).get("success")
+            since = datetime.now(UTC) - success["started_at"] if success else None
+            data_term = catch_up_term(since)
+        started = datetime.now(UTC)
+        try:
+            await run_jobs(
+                self.settings,
+                self.secrets,
+                self.writer,
+                [job],
+                run_name=job,
+                trigger=trigger,
+                session=self.session,
+                data_term=data_term,
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the run could not even be recorded (database unavailable…)
+            message = redact(f"{type(exc).__name__}: {exc}")
+            log.error("%s failed before it could be recorded: %s", job, message)
+            try:
+                await record_window(self.writer, job, "failed", started, message, trigger)
+            except Exception:
+                log.exception("could not record the failure of %s", job)
+        finally:
+            await self._save_timetable()
+
+    async def _save_timetable(self) -> None:
+        if self.writer is None or self.scheduler is None:
+            return
+        next_runs = {job.id: job.next_run_time for job in self.scheduler.get_jobs()}
+        try:
+            await save_timetable(self.writer, next_runs, os.getpid())
+        except Exception:
+            log.warning("could not save the timetable", exc_info=True)
+
+    def _on_event(self, event: JobEvent) -> None:
+        """APScheduler listener (synchronous, in the loop): misses, skips and errors go to ``runs``."""
+        scheduled = getattr(event, "scheduled_run_time", None)
+        if isinstance(event, JobSubmissionEvent) and event.scheduled_run_times:
+            scheduled = event.scheduled_run_times[0]
+        at = scheduled if isinstance(scheduled, datetime) else datetime.now(UTC)
+        if event.code == EVENT_JOB_MISSED:
+            status, message = "missed", f"window {at:%Y-%m-%d %H:%M %Z} missed by more than the misfire grace time"
+            log.warning("%s: %s", event.job_id, message)
+        elif event.code == EVENT_JOB_MAX_INSTANCES:
+            status, message = "skipped", f"window {at:%Y-%m-%d %H:%M %Z} skipped: the previous run was still going"
+            log.warning("%s: %s", event.job_id, message)
+        elif isinstance(event, JobExecutionEvent) and event.exception is not None:
+            # run_job records its own failures; this only fires for an escape (cancellation at shutdown)
+            log.warning("%s ended with %s", event.job_id, type(event.exception).__name__)
+            return
+        else:
+            return
+        if self.writer is None:
+            return
+        task = asyncio.get_running_loop().create_task(
+            record_window(self.writer, event.job_id, status, at.astimezone(UTC), message)  # type: ignore[arg-type]
+        )
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+
+async def run_daemon(settings: Settings, secrets: Secrets) -> None:
+    await Daemon(settings, secrets).run()

@@ -1,0 +1,113 @@
+"""``pipeline status``: per job the last run, the last success, freshness, the next fire time; table totals.
+
+Healthy (exit 0) means every enabled job succeeded within its freshness limit; it serves as a container or
+systemd health check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import inspect
+from sqlalchemy.exc import SQLAlchemyError
+
+from pipeline.config import Settings
+from pipeline.errors import ConfigError
+from pipeline.load.db import create_engine, sqlite_path
+from pipeline.load.queries import table_counts
+from pipeline.load.runs import last_runs, load_timetable
+from pipeline.load.upsert import Writer
+from pipeline.lock import daemon_pid
+from pipeline.runner import JOBS
+from pipeline.scheduler import freshness_limit
+
+
+@dataclass(frozen=True, slots=True)
+class JobState:
+    job: str
+    enabled: bool
+    last_run_id: int | None
+    last_status: str | None
+    last_started_at: datetime | None
+    last_error: str | None
+    last_success_at: datetime | None
+    age_seconds: float | None
+    freshness_seconds: float
+    fresh: bool
+    running: bool
+    next_run_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    database: str
+    daemon_pid: int | None
+    jobs: list[JobState]
+    totals: dict[str, int]
+
+    @property
+    def healthy(self) -> bool:
+        return all(job.fresh for job in self.jobs if job.enabled)
+
+    def as_dict(self) -> dict[str, Any]:
+        def plain(value: Any) -> Any:
+            return value.isoformat() if isinstance(value, datetime) else value
+
+        return {
+            "database": self.database,
+            "healthy": self.healthy,
+            "daemon_pid": self.daemon_pid,
+            "jobs": [{k: plain(v) for k, v in asdict(job).items()} for job in self.jobs],
+            "totals": self.totals,
+        }
+
+
+async def collect_status(settings: Settings, now: datetime | None = None) -> StatusReport:
+    url = settings.database.url
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        raise ConfigError(f"database.url: {path} does not exist yet; run 'pipeline migrate' or 'pipeline run'")
+    now = now or datetime.now(UTC)
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            names = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+        if "runs" not in names:
+            raise ConfigError(f"database.url: {url} has no pipeline tables; run 'pipeline migrate'")
+        writer = Writer(engine)
+        history = await last_runs(writer)
+        pid = daemon_pid(url)
+        timetable = await load_timetable(writer) if pid is not None and "daemon_jobs" in names else {}
+        totals = await table_counts(engine)
+    except SQLAlchemyError as exc:
+        raise ConfigError(f"database.url: cannot read {url}: {str(exc).splitlines()[0]}") from None
+    finally:
+        await engine.dispose()
+    timezone = ZoneInfo(settings.schedule.timezone)
+    jobs: list[JobState] = []
+    for job in JOBS:
+        enabled = settings.job_enabled(job)
+        record = history.get(job, {})
+        last, success = record.get("last"), record.get("success")
+        limit = freshness_limit(settings.schedule.jobs[job], timezone)
+        age = (now - success["started_at"]).total_seconds() if success else None
+        jobs.append(
+            JobState(
+                job=job,
+                enabled=enabled,
+                last_run_id=last["id"] if last else None,
+                last_status=last["status"] if last else None,
+                last_started_at=last["started_at"] if last else None,
+                last_error=last["error"] if last else None,
+                last_success_at=success["started_at"] if success else None,
+                age_seconds=round(age, 1) if age is not None else None,
+                freshness_seconds=limit.total_seconds(),
+                fresh=age is not None and age <= limit.total_seconds(),
+                running="running" in record,
+                next_run_at=timetable.get(job),
+            )
+        )
+    return StatusReport(database=url, daemon_pid=pid, jobs=jobs, totals=totals)
