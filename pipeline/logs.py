@@ -12,7 +12,12 @@ from pipeline.redaction import RedactingFilter
 
 LogFormat = Literal["text", "json"]
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-QUIET_LOGGERS = ("aiohttp.access", "apscheduler.scheduler", "alembic.runtime.migration")
+QUIET_LOGGERS = (
+    "aiohttp.access",
+    "apscheduler.scheduler",
+    "apscheduler.executors.default",
+    "alembic.runtime.migration",
+)
 
 
 class JsonFormatter(logging.Formatter):

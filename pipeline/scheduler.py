@@ -99,14 +99,12 @@ def catch_up_term(since_success: timedelta | None) -> DataTerm:
 def build_scheduler(settings: Settings, func: JobFunc) -> AsyncIOScheduler:
     """The timetable: one job per enabled collection. Call ``start()`` inside the running loop."""
     timezone = ZoneInfo(settings.schedule.timezone)
-    scheduler = AsyncIOScheduler(
-        timezone=timezone,
-        job_defaults={
-            "coalesce": True,
-            "max_instances": 1,
-            "misfire_grace_time": int(settings.schedule.misfire_grace_time) or None,
-        },
-    )
+    options = {
+        "coalesce": True,  # a backlog of missed windows collapses into one run
+        "max_instances": 1,  # never two runs of one job at once: an overlapping window is skipped
+        "misfire_grace_time": int(settings.schedule.misfire_grace_time) or None,  # APScheduler's default: 1 s
+    }
+    scheduler = AsyncIOScheduler(timezone=timezone, job_defaults=options)
     for job in JOBS:
         if not settings.job_enabled(job):
             continue
@@ -117,6 +115,7 @@ def build_scheduler(settings: Settings, func: JobFunc) -> AsyncIOScheduler:
             id=job,
             name=job,
             replace_existing=True,
+            **options,
         )
     return scheduler
 
