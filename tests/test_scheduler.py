@@ -109,8 +109,8 @@ def runs(tmp_path: Path) -> list[tuple[Any, ...]]:
         return conn.execute("SELECT job, trigger, status, error FROM runs ORDER BY id").fetchall()
 
 
-async def wait_for(predicate: Any, timeout: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_for(predicate: Any, limit: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + limit
     while not predicate():
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
