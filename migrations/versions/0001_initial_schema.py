@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 22:29:28.951150
+Create Date: 2026-11-28 22:39:59.293767
 """
 
 from __future__ import annotations
@@ -23,17 +23,16 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table(
         "air_stations",
-        sa.Column("station_name", sa.Text(), nullable=False),
+        sa.Column("station_name", sa.Text(), nullable=False, comment="AirKorea station name, unique nationwide"),
         sa.Column("sido_name", sa.Text(), nullable=True, comment="province short name: 서울, 경기, ..."),
-        sa.Column("station_code", sa.String(length=16), nullable=True),
         sa.Column(
-            "mang_name",
-            sa.Text(),
-            nullable=True,
-            comment="network: 도시대기, 도로변대기, 국가배경농도, 교외대기, 항만",
+            "station_code", sa.String(length=16), nullable=True, comment="AirKorea station code, e.g. 111123 (종로구)"
         ),
-        sa.Column("first_seen_at", UTCDateTime(), nullable=False),
-        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.Column(
+            "mang_name", sa.Text(), nullable=True, comment="network: 도시대기, 도로변대기, 국가배경농도, 교외대기, 항만"
+        ),
+        sa.Column("first_seen_at", UTCDateTime(), nullable=False, comment="first run that saw the station (UTC)"),
+        sa.Column("updated_at", UTCDateTime(), nullable=False, comment="last run that saw the station (UTC)"),
         sa.PrimaryKeyConstraint("station_name", name=op.f("pk_air_stations")),
         comment="AirKorea measuring stations.",
     )
@@ -41,12 +40,23 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_air_stations_sido_name"), ["sido_name"], unique=False)
 
     op.create_table(
+        "daemon_jobs",
+        sa.Column("job", sa.String(length=64), nullable=False, comment="tmdb, airkorea_sido or airkorea_stations"),
+        sa.Column(
+            "next_run_at", UTCDateTime(), nullable=True, comment="next fire time, jitter included; NULL when paused"
+        ),
+        sa.Column("pid", sa.Integer(), nullable=True, comment="process id of the daemon that wrote the row"),
+        sa.Column("updated_at", UTCDateTime(), nullable=False, comment="UTC"),
+        sa.PrimaryKeyConstraint("job", name=op.f("pk_daemon_jobs")),
+        comment="The running daemon's timetable, for `pipeline status`.",
+    )
+    op.create_table(
         "runs",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False, comment="run id"),
         sa.Column("job", sa.String(length=64), nullable=False, comment="what ran: cycle, tmdb, airkorea_sido, ..."),
         sa.Column("trigger", sa.String(length=32), nullable=False, comment="manual, schedule, catchup, backfill"),
-        sa.Column("started_at", UTCDateTime(), nullable=False),
-        sa.Column("finished_at", UTCDateTime(), nullable=True),
+        sa.Column("started_at", UTCDateTime(), nullable=False, comment="UTC; for missed/skipped: the scheduled time"),
+        sa.Column("finished_at", UTCDateTime(), nullable=True, comment="UTC; NULL while running"),
         sa.Column(
             "status",
             sa.String(length=16),
@@ -96,20 +106,18 @@ def upgrade() -> None:
             "so2_flag",
             sa.Text(),
             nullable=True,
-            comment="status when abnormal: 통신장애, 점검및교정, 장비점검, 자료이상, ...",
+            comment="status of the SO2 value: 통신장애, 점검및교정, 장비점검, 자료이상, …; NULL when normal",
         ),
-        sa.Column("co_flag", sa.Text(), nullable=True),
-        sa.Column("o3_flag", sa.Text(), nullable=True),
-        sa.Column("no2_flag", sa.Text(), nullable=True),
-        sa.Column("pm10_flag", sa.Text(), nullable=True),
-        sa.Column("pm25_flag", sa.Text(), nullable=True),
+        sa.Column("co_flag", sa.Text(), nullable=True, comment="status of the CO value; NULL when normal"),
+        sa.Column("o3_flag", sa.Text(), nullable=True, comment="status of the O3 value; NULL when normal"),
+        sa.Column("no2_flag", sa.Text(), nullable=True, comment="status of the NO2 value; NULL when normal"),
+        sa.Column("pm10_flag", sa.Text(), nullable=True, comment="status of the PM10 value; NULL when normal"),
+        sa.Column("pm25_flag", sa.Text(), nullable=True, comment="status of the PM2.5 value; NULL when normal"),
         sa.Column("run_id", sa.Integer(), nullable=True, comment="the last run that wrote the row"),
-        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False, comment="when the row was last written (UTC)"),
         sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name=op.f("fk_air_readings_run_id_runs")),
         sa.ForeignKeyConstraint(
-            ["station_name"],
-            ["air_stations.station_name"],
-            name=op.f("fk_air_readings_station_name_air_stations"),
+            ["station_name"], ["air_stations.station_name"], name=op.f("fk_air_readings_station_name_air_stations")
         ),
         sa.PrimaryKeyConstraint("station_name", "measured_at", name=op.f("pk_air_readings")),
         comment="One row per station-hour, upserted as AirKorea revises values.",
@@ -119,24 +127,21 @@ def upgrade() -> None:
 
     op.create_table(
         "movies",
-        sa.Column("tmdb_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("tmdb_id", sa.Integer(), autoincrement=False, nullable=False, comment="TMDB movie id"),
         sa.Column(
             "title",
             sa.Text(),
             nullable=True,
             comment="title in the configured language; the original title when untranslated",
         ),
-        sa.Column("original_title", sa.Text(), nullable=True),
-        sa.Column("original_language", sa.String(length=8), nullable=True),
+        sa.Column("original_title", sa.Text(), nullable=True, comment="title in the original language"),
+        sa.Column("original_language", sa.String(length=8), nullable=True, comment="ISO 639-1"),
         sa.Column(
-            "overview",
-            sa.Text(),
-            nullable=True,
-            comment="NULL when TMDB has no text in the configured language",
+            "overview", sa.Text(), nullable=True, comment="NULL when TMDB has no text in the configured language"
         ),
-        sa.Column("tagline", sa.Text(), nullable=True),
-        sa.Column("homepage", sa.Text(), nullable=True),
-        sa.Column("status", sa.String(length=32), nullable=True),
+        sa.Column("tagline", sa.Text(), nullable=True, comment="NULL when TMDB has none in the configured language"),
+        sa.Column("homepage", sa.Text(), nullable=True, comment="NULL when none"),
+        sa.Column("status", sa.String(length=32), nullable=True, comment="Released, Post Production, ..."),
         sa.Column("release_date", sa.Date(), nullable=True, comment="primary release date; NULL when unknown"),
         sa.Column("runtime", sa.Integer(), nullable=True, comment="minutes; NULL when unknown (TMDB's 0)"),
         sa.Column("budget", sa.BigInteger(), nullable=True, comment="USD; NULL when unknown (TMDB's 0)"),
@@ -146,19 +151,21 @@ def upgrade() -> None:
         sa.Column("origin_country", sa.Text(), nullable=True, comment="JSON array of ISO 3166-1 codes"),
         sa.Column("production_countries", sa.Text(), nullable=True, comment="JSON array of ISO 3166-1 codes"),
         sa.Column("spoken_languages", sa.Text(), nullable=True, comment="JSON array of ISO 639-1 codes"),
-        sa.Column("collection_id", sa.Integer(), nullable=True),
+        sa.Column("collection_id", sa.Integer(), nullable=True, comment="TMDB collection the movie belongs to"),
         sa.Column("collection_name", sa.Text(), nullable=True),
-        sa.Column("imdb_id", sa.String(length=16), nullable=True),
+        sa.Column("imdb_id", sa.String(length=16), nullable=True, comment="tt1234567; NULL when unknown"),
         sa.Column("popularity", sa.Float(), nullable=True, comment="TMDB popularity at the last update"),
         sa.Column("vote_average", sa.Float(), nullable=True, comment="0-10"),
-        sa.Column("vote_count", sa.Integer(), nullable=True),
-        sa.Column("poster_path", sa.Text(), nullable=True),
-        sa.Column("backdrop_path", sa.Text(), nullable=True),
+        sa.Column("vote_count", sa.Integer(), nullable=True, comment="number of votes"),
+        sa.Column(
+            "poster_path", sa.Text(), nullable=True, comment="image path: prefix with https://image.tmdb.org/t/p/w500"
+        ),
+        sa.Column("backdrop_path", sa.Text(), nullable=True, comment="image path; NULL when none"),
         sa.Column("adult", sa.Boolean(), nullable=True),
         sa.Column("details_fetched", sa.Boolean(), nullable=False, comment="false: only a list item was seen"),
-        sa.Column("first_seen_at", UTCDateTime(), nullable=False),
-        sa.Column("updated_at", UTCDateTime(), nullable=False),
-        sa.Column("last_run_id", sa.Integer(), nullable=True),
+        sa.Column("first_seen_at", UTCDateTime(), nullable=False, comment="first run that saw the movie (UTC)"),
+        sa.Column("updated_at", UTCDateTime(), nullable=False, comment="last update (UTC)"),
+        sa.Column("last_run_id", sa.Integer(), nullable=True, comment="the run that last updated the row"),
         sa.ForeignKeyConstraint(["last_run_id"], ["runs.id"], name=op.f("fk_movies_last_run_id_runs")),
         sa.PrimaryKeyConstraint("tmdb_id", name=op.f("pk_movies")),
         comment="One row per movie: its latest state.",
@@ -166,11 +173,11 @@ def upgrade() -> None:
     op.create_table(
         "rejects",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("run_id", sa.Integer(), nullable=False),
+        sa.Column("run_id", sa.Integer(), nullable=False, comment="the run that met the record"),
         sa.Column("source", sa.String(length=16), nullable=False, comment="tmdb or airkorea"),
-        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False, comment="why it could not be normalised"),
         sa.Column("record", sa.Text(), nullable=False, comment="the raw record as JSON, secrets removed"),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False, comment="UTC"),
         sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name=op.f("fk_rejects_run_id_runs")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_rejects")),
         comment="Records that could not be normalised, with the reason. Nothing is dropped silently.",
@@ -180,19 +187,14 @@ def upgrade() -> None:
 
     op.create_table(
         "movie_snapshots",
-        sa.Column("run_id", sa.Integer(), nullable=False),
+        sa.Column("run_id", sa.Integer(), nullable=False, comment="the run that saw the movie"),
         sa.Column("tmdb_id", sa.Integer(), nullable=False),
-        sa.Column(
-            "list_name",
-            sa.String(length=16),
-            nullable=False,
-            comment="now_playing, or discover for a backfill",
-        ),
-        sa.Column("captured_at", UTCDateTime(), nullable=False),
+        sa.Column("list_name", sa.String(length=16), nullable=False, comment="now_playing, or discover for a backfill"),
+        sa.Column("captured_at", UTCDateTime(), nullable=False, comment="start of that run (UTC)"),
         sa.Column("position", sa.Integer(), nullable=False, comment="1-based rank in the list, duplicates removed"),
-        sa.Column("page", sa.Integer(), nullable=False),
-        sa.Column("popularity", sa.Float(), nullable=True),
-        sa.Column("vote_average", sa.Float(), nullable=True),
+        sa.Column("page", sa.Integer(), nullable=False, comment="list page the movie was on"),
+        sa.Column("popularity", sa.Float(), nullable=True, comment="TMDB popularity at that time"),
+        sa.Column("vote_average", sa.Float(), nullable=True, comment="0-10"),
         sa.Column("vote_count", sa.Integer(), nullable=True),
         sa.Column("revenue", sa.BigInteger(), nullable=True, comment="USD; NULL when unknown"),
         sa.Column("release_date", sa.Date(), nullable=True, comment="the region's release date as listed"),
@@ -225,6 +227,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_runs_job_started_at"))
 
     op.drop_table("runs")
+    op.drop_table("daemon_jobs")
     with op.batch_alter_table("air_stations", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_air_stations_sido_name"))
 
