@@ -1,0 +1,1127 @@
+"""Deterministic data behind the simulator: AirKorea stations and hourly readings, the TMDB movie catalogue.
+
+Everything here is pure (no aiohttp, no I/O) and a function of its arguments only, so a fixed simulator clock
+gives byte-identical responses.
+
+AirKorea time model (shared/reference/airkorea.md §6, §8): each hourly value is labelled with the END of its
+hour in KST, midnight being ``YYYY-MM-DD 24:00`` of the previous day. An *hour index* counts those end
+instants from 2000-01-01 00:00 KST. Readings are computed with a cheap integer hash of (station, hour) on top of
+per-station parameters drawn once, so the 3MONTH backfill (~1.5 million rows) stays fast.
+
+TMDB model (shared/reference/tmdb.md): a fixed catalogue of theatrical releases from 2020-01-01 to
+2027-12-31. Each day has 0-5 Korean theatrical releases plus a few releases elsewhere; ids are derived from the
+day index. Only ``popularity`` (and therefore the ranking) depends on the clock's day.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import operator
+import random
+import string
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Final
+
+from pipeline.simulator import vocab
+
+KST: Final = timezone(timedelta(hours=9), "KST")
+
+# ================================================================================================ hashing
+
+
+def mix32(x: int) -> int:
+    """Murmur3's 32-bit finaliser: a fast, well-spread integer hash."""
+    x &= 0xFFFFFFFF
+    x ^= x >> 16
+    x = (x * 0x85EBCA6B) & 0xFFFFFFFF
+    x ^= x >> 13
+    x = (x * 0xC2B2AE35) & 0xFFFFFFFF
+    x ^= x >> 16
+    return x
+
+
+# ================================================================================================ stations
+
+MANG_URBAN: Final = "도시대기"
+MANG_ROADSIDE: Final = "도로변대기"
+MANG_BACKGROUND: Final = "국가배경농도"
+MANG_SUBURBAN: Final = "교외대기"
+MANG_PORT: Final = "항만"
+
+SIDOS: Final = vocab.SIDOS
+ALL_SIDOS: Final = "전국"
+
+
+@dataclass(frozen=True, slots=True)
+class Station:
+    """One measuring station plus the parameters its readings are generated from.
+
+    Gas bases are in 1e-4 ppm (so2/no2/o3) and 1e-2 ppm (co); ``outage_bp`` is the share of hours in full
+    통신장애, in basis points.
+    """
+
+    index: int
+    name: str
+    sido: str
+    sido_index: int
+    code: str
+    mang: str
+    seed: int
+    pm10_base: float
+    pm25_ratio: float
+    so2_base: float
+    co_base: float
+    o3_base: float
+    no2_base: float
+    outage_bp: int
+
+
+def _seed_names(sido: str) -> list[tuple[str, str]]:
+    names: list[tuple[str, str]] = []
+    for token in vocab.SIDO_SEED_NAMES[sido].split():
+        name, _, mark = token.partition(":")
+        names.append((name, vocab.MANG_CODES[mark or "C"]))
+    return names
+
+
+def _generated_name(rng: random.Random, metro: bool) -> tuple[str, str]:
+    first = rng.choice(vocab.NAME_SYLLABLES_1)
+    second = rng.choice(vocab.NAME_SYLLABLES_2)
+    if metro:
+        return f"{first}{second}동", MANG_URBAN
+    roll = rng.random()
+    if roll < 0.6:
+        return f"{first}{second}동", MANG_URBAN
+    if roll < 0.85:
+        return f"{first}{second}읍", MANG_URBAN
+    return f"{first}{second}면", MANG_SUBURBAN if rng.random() < 0.5 else MANG_URBAN
+
+
+_METROS: Final = frozenset({"부산", "대구", "인천", "광주", "대전", "울산", "세종"})
+# Relative PM level per sido (inland west/central higher, Jeju and Gangwon lower).
+_SIDO_PM_FACTOR: Final[dict[str, float]] = {
+    "서울": 1.0,
+    "부산": 0.95,
+    "대구": 1.0,
+    "인천": 1.05,
+    "광주": 0.95,
+    "대전": 0.95,
+    "울산": 0.95,
+    "경기": 1.1,
+    "강원": 0.8,
+    "충북": 1.1,
+    "충남": 1.05,
+    "전북": 1.1,
+    "전남": 0.85,
+    "경북": 0.95,
+    "경남": 0.9,
+    "제주": 0.7,
+    "세종": 1.0,
+}
+
+
+@functools.cache
+def stations() -> tuple[Station, ...]:
+    """All stations, grouped by sido in ``SIDOS`` order. Names are unique nationally."""
+    per_sido: list[tuple[str, list[tuple[str, str]]]] = []
+    seoul_names = {name for name, _, _ in vocab.SEOUL_STATIONS}
+    for sido in SIDOS:
+        if sido == "서울":
+            per_sido.append((sido, [(name, mang) for name, mang, _ in vocab.SEOUL_STATIONS]))
+            continue
+        count = vocab.SIDO_STATION_COUNTS[sido]
+        chosen = _seed_names(sido)[:count]
+        used = {name for name, _ in chosen}
+        rng = random.Random(f"stations:{sido}")
+        while len(chosen) < count:
+            name, mang = _generated_name(rng, sido in _METROS)
+            if name in used or name in seoul_names:
+                continue
+            used.add(name)
+            chosen.append((name, mang))
+        per_sido.append((sido, chosen))
+
+    occurrences: dict[str, int] = {}
+    for _, names in per_sido:
+        for name, _ in names:
+            occurrences[name] = occurrences.get(name, 0) + 1
+
+    seoul_codes = {name: code for name, _, code in vocab.SEOUL_STATIONS}
+    rng = random.Random(20240306)
+    result: list[Station] = []
+    for sido_index, (sido, names) in enumerate(per_sido):
+        for position, (base, mang) in enumerate(names):
+            if sido == "서울":
+                name, code = base, seoul_codes[base]
+            else:
+                name = base if occurrences[base] == 1 and base not in seoul_names else f"{base}({sido})"
+                code = vocab.SIDO_CODE_PREFIX[sido] * 1000 + 111 + position
+            result.append(_station(len(result), name, sido, sido_index, str(code), mang, rng))
+    return tuple(result)
+
+
+def _station(index: int, name: str, sido: str, sido_index: int, code: str, mang: str, rng: random.Random) -> Station:
+    pm10 = rng.uniform(22.0, 40.0) * _SIDO_PM_FACTOR[sido]
+    so2 = rng.uniform(20.0, 40.0)
+    co = rng.uniform(30.0, 48.0)
+    o3 = rng.uniform(260.0, 360.0)
+    no2 = rng.uniform(110.0, 230.0)
+    if mang == MANG_ROADSIDE:
+        pm10 += 6.0
+        no2 *= 1.6
+        co *= 1.3
+        o3 *= 0.85
+    elif mang == MANG_BACKGROUND:
+        pm10 *= 0.7
+        no2 *= 0.25
+        co *= 0.6
+        o3 *= 1.15
+    elif mang == MANG_SUBURBAN:
+        no2 *= 0.5
+        o3 *= 1.1
+    elif mang == MANG_PORT:
+        so2 *= 2.0
+        no2 *= 1.2
+        pm10 += 4.0
+    return Station(
+        index=index,
+        name=name,
+        sido=sido,
+        sido_index=sido_index,
+        code=code,
+        mang=mang,
+        seed=mix32(index * 0x9E3779B1 + 0x5A17),
+        pm10_base=pm10,
+        pm25_ratio=rng.uniform(0.38, 0.62),
+        so2_base=so2,
+        co_base=co,
+        o3_base=o3,
+        no2_base=no2,
+        outage_bp=int(rng.triangular(300.0, 2000.0, 500.0)),
+    )
+
+
+@functools.cache
+def stations_by_sido() -> dict[str, tuple[Station, ...]]:
+    grouped: dict[str, list[Station]] = {sido: [] for sido in SIDOS}
+    for station in stations():
+        grouped[station.sido].append(station)
+    result = {sido: tuple(group) for sido, group in grouped.items()}
+    result[ALL_SIDOS] = stations()
+    return result
+
+
+@functools.cache
+def stations_by_name() -> dict[str, Station]:
+    return {station.name: station for station in stations()}
+
+
+# ================================================================================================ hours
+
+_EPOCH_KST: Final = datetime(2000, 1, 1, tzinfo=KST)
+_HOUR: Final = timedelta(hours=1)
+PUBLISH_MINUTE: Final = 15  # hourly data appears about 15 minutes past the hour (airkorea.md §8)
+
+
+def hour_index(moment: datetime) -> int:
+    """Index of the hour that *ends* at ``moment`` floored to the hour."""
+    return (moment - _EPOCH_KST) // _HOUR
+
+
+def newest_hour(now: datetime) -> int:
+    """Hour index of the newest published row at ``now`` (aware)."""
+    kst = now.astimezone(KST)
+    index = hour_index(kst)
+    if kst.minute < PUBLISH_MINUTE:
+        index -= 1
+    return index
+
+
+def hour_end(index: int) -> datetime:
+    """The KST instant at which hour ``index`` ends."""
+    return _EPOCH_KST + index * _HOUR
+
+
+@functools.lru_cache(maxsize=65536)
+def data_time(index: int) -> str:
+    """AirKorea's ``dataTime`` label: the hour's end in KST, midnight written as ``24:00`` of the day before."""
+    end = hour_end(index)
+    if end.hour == 0:
+        return f"{end - _HOUR:%Y-%m-%d} 24:00"
+    return f"{end:%Y-%m-%d %H}:00"
+
+
+# ================================================================================================ readings
+
+
+def _diurnal(points: dict[int, float]) -> tuple[float, ...]:
+    """A 24-entry table (by the KST clock hour of the label), linear between circular anchor points."""
+    anchors = sorted(points.items())
+    table: list[float] = []
+    for hour in range(24):
+        for i, (h0, v0) in enumerate(anchors):
+            h1, v1 = anchors[(i + 1) % len(anchors)]
+            span = (h1 - h0) % 24 or 24
+            offset = (hour - h0) % 24
+            if offset < span:
+                table.append(v0 + (v1 - v0) * offset / span)
+                break
+    return tuple(table)
+
+
+_PM_DIURNAL: Final = _diurnal({0: 1.0, 5: 0.88, 9: 1.12, 14: 0.94, 20: 1.08})
+_NO2_DIURNAL: Final = _diurnal({0: 0.95, 4: 0.8, 8: 1.4, 11: 1.0, 15: 0.68, 20: 1.32})
+_O3_DIURNAL: Final = _diurnal({0: 0.55, 6: 0.42, 10: 0.9, 15: 1.7, 18: 1.25, 21: 0.75})
+_CO_DIURNAL: Final = _diurnal({0: 1.0, 5: 0.9, 9: 1.2, 15: 0.85, 20: 1.15})
+_TWO_PI: Final = 2.0 * math.pi
+
+# Reading states (which values are missing or flagged).
+_NORMAL: Final = 0
+_OUTAGE: Final = 1  # everything in 통신장애
+_GAS_OUTAGE: Final = 2  # only the gas analysers in 통신장애
+_PM10_OUTAGE: Final = 3  # only PM10 in 통신장애
+_NO_KHAI: Final = 4  # khaiValue "-" / khaiGrade null with no flag
+_OTHER_FLAG: Final = 5  # a value present and flagged (점검및교정 / 장비점검 / 자료이상)
+_GRADE1H_GAP: Final = 6  # pm10Grade1h / pm25Grade1h "-" or null
+
+_OTHER_FLAGS: Final = ("점검및교정", "장비점검", "자료이상")
+_COMM: Final = "통신장애"
+
+
+def _regional(sido_index: int, day: int) -> float:
+    """Synoptic PM factor of a sido for a day (shared by all its stations), in about 0.5-2.2."""
+    h = mix32(sido_index * 0x27D4EB2F + day * 0x165667B1 + 0x3C6EF372)
+    factor = 0.5 + 1.3 * math.pow((h & 0xFFFF) / 65535.0, 1.6)
+    if (h >> 16) % 1000 < 6:  # 황사 (yellow dust) episode: PM10 spikes well above 130
+        factor *= 3.2
+    return factor
+
+
+@functools.lru_cache(maxsize=8192)
+def _day_factors(sido_index: int, day: int) -> tuple[float, float, float, float]:
+    """(regional today, regional tomorrow, PM season, O3 season) for a sido and day; cached per day."""
+    pm_season = 1.0 + 0.28 * math.cos(_TWO_PI * ((day - 60) % 365.2425) / 365.2425)
+    o3_season = 1.0 + 0.35 * math.cos(_TWO_PI * ((day - 160) % 365.2425) / 365.2425)
+    return _regional(sido_index, day), _regional(sido_index, day + 1), pm_season, o3_season
+
+
+def _cai(value: float, scale: tuple[float, float, float, float]) -> float:
+    """Sub-index on the 0-500 CAI scale from the 좋음/보통/나쁨/매우나쁨 breakpoints."""
+    c1, c2, c3, c4 = scale
+    if value <= c1:
+        return 50.0 * value / c1
+    if value <= c2:
+        return 51.0 + 49.0 * (value - c1) / (c2 - c1)
+    if value <= c3:
+        return 101.0 + 149.0 * (value - c2) / (c3 - c2)
+    return min(500.0, 251.0 + 249.0 * (value - c3) / (c4 - c3))
+
+
+def _grade(value: float, c1: float, c2: float, c3: float) -> str:
+    if value <= c1:
+        return "1"
+    if value <= c2:
+        return "2"
+    if value <= c3:
+        return "3"
+    return "4"
+
+
+_PM10_SCALE: Final = (30.0, 80.0, 150.0, 600.0)
+_PM25_SCALE: Final = (15.0, 35.0, 75.0, 500.0)
+_O3_SCALE: Final = (300.0, 900.0, 1500.0, 6000.0)  # 1e-4 ppm
+_NO2_SCALE: Final = (300.0, 600.0, 2000.0, 20000.0)
+_SO2_SCALE: Final = (200.0, 500.0, 1500.0, 10000.0)
+_CO_SCALE: Final = (200.0, 900.0, 1500.0, 5000.0)  # 1e-2 ppm
+
+
+def reading(station: Station, index: int, ver: int) -> dict[str, str | None]:
+    """All fields of one hourly reading, before projection to a ``ver``'s field set.
+
+    ``ver`` is -1 when absent, else the minor version (0 for 1.0 ... 5 for 1.5); it only sets the decimals.
+    """
+    hod = index % 24
+    day = index // 24
+    r1 = mix32(station.seed ^ (index * 0x2545F491))
+    r2 = mix32(r1 + 0x6A09E667)
+
+    regional_today, regional_tomorrow, pm_season, o3_season = _day_factors(station.sido_index, day)
+    regional = regional_today + (regional_tomorrow - regional_today) * hod / 24.0
+    pm_daily = station.pm10_base * regional * pm_season
+
+    n1 = (r1 & 0xFF) / 255.0
+    n2 = ((r1 >> 8) & 0xFF) / 255.0
+    n3 = ((r1 >> 16) & 0xFF) / 255.0
+    n4 = (r1 >> 24) / 255.0
+    n5 = (r2 & 0xFF) / 255.0
+
+    pm10 = max(1, round(pm_daily * _PM_DIURNAL[hod] * (0.72 + 0.56 * n1)))
+    ratio = station.pm25_ratio * (0.5 if regional > 2.4 else 1.0)
+    pm25 = max(1, round(pm10 * ratio * (0.85 + 0.3 * n2)))
+    pm10_24 = max(1, round(pm_daily))
+    pm25_24 = max(1, round(pm_daily * ratio))
+    so2 = station.so2_base * (0.7 + 0.6 * n3)
+    co = station.co_base * _CO_DIURNAL[hod] * (0.8 + 0.4 * n4)
+    o3 = station.o3_base * _O3_DIURNAL[hod] * o3_season * (0.75 + 0.5 * n5) / (0.8 + 0.2 * regional)
+    no2 = station.no2_base * _NO2_DIURNAL[hod] * (0.7 + 0.6 * n2) * (0.8 + 0.2 * regional)
+
+    # Which values are missing: outages come in blocks of a few hours, the rest is per row.
+    if mix32(station.seed + (index // 5) * 0x61C88647) % 10000 < station.outage_bp:
+        state = _OUTAGE
+    else:
+        roll = (r2 >> 8) % 10000
+        if roll < 150:
+            state = _GAS_OUTAGE
+        elif roll < 220:
+            state = _PM10_OUTAGE
+        elif roll < 420:
+            state = _NO_KHAI
+        elif roll < 470:
+            state = _OTHER_FLAG
+        elif roll < 520:
+            state = _GRADE1H_GAP
+        else:
+            state = _NORMAL
+    missing = "" if (r2 >> 24) % 10 == 0 else "-"
+
+    if ver >= 5:
+        so2_s = f"{so2 / 10000:.4f}"
+        co_s = f"{co / 100:.2f}"
+        o3_s = f"{o3 / 10000:.4f}"
+        no2_s = f"{no2 / 10000:.4f}"
+    else:
+        so2_s = f"{so2 / 10000:.3f}"
+        co_s = f"{co / 100:.1f}"
+        o3_s = f"{o3 / 10000:.3f}"
+        no2_s = f"{no2 / 10000:.3f}"
+
+    item: dict[str, str | None] = {
+        "dataTime": data_time(index),
+        "so2Value": so2_s,
+        "coValue": co_s,
+        "o3Value": o3_s,
+        "no2Value": no2_s,
+        "pm10Value": str(pm10),
+        "pm25Value": str(pm25),
+        "pm10Value24": str(pm10_24),
+        "pm25Value24": str(pm25_24),
+        "so2Grade": _grade(so2, 200.0, 500.0, 1500.0),
+        "coGrade": _grade(co, 200.0, 900.0, 1500.0),
+        "o3Grade": _grade(o3, 300.0, 900.0, 1500.0),
+        "no2Grade": _grade(no2, 300.0, 600.0, 2000.0),
+        "pm10Grade": _grade(pm10_24, 30.0, 80.0, 150.0),
+        "pm25Grade": _grade(pm25_24, 15.0, 35.0, 75.0),
+        "pm10Grade1h": _grade(pm10, 30.0, 80.0, 150.0),
+        "pm25Grade1h": _grade(pm25, 15.0, 35.0, 75.0),
+        "so2Flag": None,
+        "coFlag": None,
+        "o3Flag": None,
+        "no2Flag": None,
+        "pm10Flag": None,
+        "pm25Flag": None,
+    }
+    khai_parts = [
+        _cai(pm10_24, _PM10_SCALE),
+        _cai(pm25_24, _PM25_SCALE),
+        _cai(o3, _O3_SCALE),
+        _cai(no2, _NO2_SCALE),
+    ]
+    if so2 > 150.0 or co > 150.0:  # SO2 / CO only matter for the CAI when unusually high
+        khai_parts += (_cai(so2, _SO2_SCALE), _cai(co, _CO_SCALE))
+
+    if state == _NORMAL:
+        pass
+    elif state == _OUTAGE:
+        for key in ("so2", "co", "o3", "no2", "pm10", "pm25"):
+            item[f"{key}Value"] = missing
+            item[f"{key}Flag"] = _COMM
+        for key in ("so2Grade", "coGrade", "o3Grade", "no2Grade", "pm10Grade1h"):
+            item[key] = None
+        item["pm25Grade1h"] = None if r2 & 1 else "-"
+        # The 24-hour PM grade can survive an outage (도봉구, 2024-03-06); PM2.5's usually does not.
+        if r2 & 2:
+            item["pm10Grade"] = None
+            item["pm10Value24"] = missing
+        if r2 & 12:
+            item["pm25Grade"] = None
+            item["pm25Value24"] = missing
+        khai_parts.clear()
+    elif state == _GAS_OUTAGE:
+        for key in ("so2", "co", "o3", "no2"):
+            item[f"{key}Value"] = missing
+            item[f"{key}Flag"] = _COMM
+            item[f"{key}Grade"] = None
+        khai_parts.clear()
+    elif state == _PM10_OUTAGE:
+        item["pm10Value"] = missing
+        item["pm10Flag"] = _COMM
+        item["pm10Grade1h"] = None
+        khai_parts.clear()
+    elif state == _NO_KHAI:
+        khai_parts.clear()
+        if r2 & 3 == 0:
+            item["pm10Grade"] = None
+    elif state == _OTHER_FLAG:
+        pollutant = ("so2", "co", "o3", "no2", "pm10", "pm25")[r2 % 6]
+        item[f"{pollutant}Flag"] = _OTHER_FLAGS[(r2 >> 3) % 3]
+    elif state == _GRADE1H_GAP:
+        gap = None if r2 & 1 else "-"
+        item["pm10Grade1h"] = gap
+        item["pm25Grade1h"] = gap
+
+    if khai_parts:
+        khai = round(max(khai_parts))
+        item["khaiValue"] = str(khai)
+        item["khaiGrade"] = _grade(khai, 50.0, 100.0, 250.0)
+    else:
+        item["khaiValue"] = missing
+        item["khaiGrade"] = None
+    return item
+
+
+def _keys(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+# Item key orders, as emitted by the real service (see tests/fixtures/airkorea); space-separated for reading.
+_CTPRVN_NOVER: Final = _keys(
+    "so2Grade coFlag khaiValue so2Value coValue pm10Flag o3Grade pm10Value khaiGrade sidoName no2Flag "
+    "no2Grade o3Flag so2Flag dataTime coGrade no2Value stationName pm10Grade o3Value"
+)
+_CTPRVN_V10: Final = _keys(
+    "so2Grade coFlag khaiValue so2Value coValue pm25Flag pm10Flag o3Grade pm10Value khaiGrade pm25Value "
+    "sidoName no2Flag no2Grade o3Flag pm25Grade so2Flag dataTime coGrade no2Value stationName pm10Grade "
+    "o3Value"
+)
+_CTPRVN_V15: Final = _keys(
+    "pm25Grade1h pm10Value24 so2Value pm10Grade1h pm10Value o3Grade pm25Flag khaiGrade pm25Value no2Flag "
+    "mangName stationName no2Value so2Grade stationCode coFlag khaiValue coValue pm10Flag sidoName "
+    "pm25Value24 no2Grade o3Flag pm25Grade so2Flag coGrade dataTime pm10Grade o3Value"
+)
+_MSRSTN_V10: Final = _keys(
+    "so2Grade coFlag khaiValue so2Value coValue pm25Flag pm10Flag pm10Value o3Grade khaiGrade pm25Value "
+    "no2Flag no2Grade o3Flag pm25Grade so2Flag dataTime coGrade no2Value pm10Grade o3Value"
+)
+_MSRSTN_V14: Final = _keys(
+    "pm25Grade1h pm10Value24 so2Value pm10Grade1h o3Grade pm10Value pm25Flag khaiGrade pm25Value no2Flag "
+    "mangName stationName no2Value so2Grade stationCode coFlag khaiValue coValue pm10Flag no2Grade "
+    "pm25Value24 o3Flag pm25Grade so2Flag coGrade dataTime pm10Grade o3Value"
+)
+
+_PM25_FIELDS: Final = frozenset({"pm25Value", "pm25Grade", "pm25Flag"})
+_VER_FIELDS: Final[tuple[frozenset[str], ...]] = (
+    frozenset(),  # 1.0 adds PM2.5 (handled separately)
+    frozenset({"pm10Value24", "pm25Value24"}),  # 1.1
+    frozenset({"mangName"}),  # 1.2
+    frozenset({"pm10Grade1h", "pm25Grade1h"}),  # 1.3
+    frozenset({"stationCode"}),  # 1.4 (and stationName for msrstn)
+    frozenset(),  # 1.5: more decimals only
+)
+
+
+def _key_order(ctprvn: bool, ver: int) -> tuple[str, ...]:
+    """Field order for a ``ver``: the recorded order where a body was seen, else 1.5's order filtered."""
+    if ver < 0:
+        return _CTPRVN_NOVER if ctprvn else tuple(key for key in _MSRSTN_V10 if key not in _PM25_FIELDS)
+    if ver == 0:
+        return _CTPRVN_V10 if ctprvn else _MSRSTN_V10
+    allowed = set(_CTPRVN_V10 if ctprvn else _MSRSTN_V10)
+    for level in range(1, min(ver, 5) + 1):
+        allowed |= _VER_FIELDS[level]
+    if not ctprvn and ver >= 4:
+        allowed.add("stationName")
+    return tuple(key for key in (_CTPRVN_V15 if ctprvn else _MSRSTN_V14) if key in allowed)
+
+
+KEY_ORDERS: Final[dict[tuple[bool, int], tuple[str, ...]]] = {
+    (ctprvn, ver): _key_order(ctprvn, ver) for ctprvn in (True, False) for ver in range(-1, 6)
+}
+# C-level projection of a reading onto each key order (much cheaper than a dict comprehension per row).
+_PROJECTIONS: Final = {key: operator.itemgetter(*order) for key, order in KEY_ORDERS.items()}
+
+
+def _project(values: dict[str, str | None], ctprvn: bool, ver: int) -> dict[str, str | None]:
+    order = KEY_ORDERS[(ctprvn, ver)]
+    return dict(zip(order, _PROJECTIONS[(ctprvn, ver)](values), strict=True))
+
+
+def parse_ver(raw: str | None) -> int:
+    """``ver`` query value -> -1 (absent or unparsable) or the minor version 0..5 (higher values cap at 1.5)."""
+    if raw is None or not raw.strip():
+        return -1
+    try:
+        value = float(raw)
+    except ValueError:
+        return -1
+    if not math.isfinite(value) or value < 1.0:
+        return -1
+    return min(5, int(round((value - 1.0) * 10, 6)))
+
+
+def station_item(station: Station, index: int, ver: int, *, ctprvn: bool) -> dict[str, str | None]:
+    """One item as ``getCtprvnRltmMesureDnsty`` (``ctprvn``) or ``getMsrstnAcctoRltmMesureDnsty`` emits it."""
+    values = reading(station, index, ver)
+    values["sidoName"] = station.sido
+    values["stationName"] = station.name
+    values["stationCode"] = station.code
+    values["mangName"] = station.mang
+    return _project(values, ctprvn, ver)
+
+
+def ctprvn_order(sido: str, index: int) -> list[Station]:
+    """Stations of a sido (or 전국) in the hour's order: not alphabetical, reshuffled every hour."""
+    group = stations_by_sido().get(sido, ())
+    salt = index * 0x2C1B3C6D
+    if sido == ALL_SIDOS:
+        ordered: list[Station] = []
+        for name in SIDOS:
+            ordered.extend(sorted(stations_by_sido()[name], key=lambda s: mix32(s.seed ^ salt)))
+        return ordered
+    return sorted(group, key=lambda s: mix32(s.seed ^ salt))
+
+
+def page_bounds(total: int, page: int, rows: int) -> tuple[int, int]:
+    start = min(total, (page - 1) * rows)
+    return start, min(total, start + rows)
+
+
+def ctprvn_page(sido: str, index: int, ver: int, page: int, rows: int) -> tuple[int, list[dict[str, str | None]]]:
+    """``(totalCount, items)`` of one ``getCtprvnRltmMesureDnsty`` page at hour ``index``."""
+    ordered = ctprvn_order(sido, index)
+    start, stop = page_bounds(len(ordered), page, rows)
+    return len(ordered), [station_item(s, index, ver, ctprvn=True) for s in ordered[start:stop]]
+
+
+DATA_TERM_HOURS: Final[dict[str, int]] = {"DAILY": 24, "MONTH": 30 * 24, "3MONTH": 92 * 24}
+
+
+def msrstn_page(
+    station: Station, newest: int, hours: int, ver: int, page: int, rows: int
+) -> tuple[int, list[dict[str, str | None]]]:
+    """``(totalCount, items)`` of one ``getMsrstnAcctoRltmMesureDnsty`` page, newest hour first."""
+    start, stop = page_bounds(hours, page, rows)
+    order = KEY_ORDERS[(False, ver)]
+    project = _PROJECTIONS[(False, ver)]
+    extra = {"stationName": station.name, "stationCode": station.code, "mangName": station.mang}
+    items: list[dict[str, str | None]] = []
+    for offset in range(start, stop):
+        values = reading(station, newest - offset, ver)
+        values.update(extra)
+        items.append(dict(zip(order, project(values), strict=True)))
+    return hours, items
+
+
+# ================================================================================================ movies
+
+CATALOGUE_START: Final = date(2020, 1, 1)
+CATALOGUE_END: Final = date(2027, 12, 31)
+ID_BASE: Final = 700_000
+ID_STRIDE: Final = 16  # ids per catalogue day
+PAGE_SIZE: Final = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Company:
+    id: int
+    logo_path: str | None
+    name: str
+    origin_country: str
+
+
+@dataclass(frozen=True, slots=True)
+class Collection:
+    id: int
+    name_en: str
+    name_ko: str
+    poster_path: str | None
+    backdrop_path: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Movie:
+    """One catalogue movie. ``None`` translations mean "untranslated" (fall back as TMDB does)."""
+
+    id: int
+    kr_release: date | None  # None: no Korean theatrical release
+    kr_rerelease: date | None
+    primary_release: date | None  # None: details show release_date ""
+    original_language: str
+    original_title: str
+    title_en: str | None
+    title_ko: str | None
+    overview_en: str
+    overview_ko: str
+    tagline_en: str
+    tagline_ko: str
+    genre_ids: tuple[int, ...]
+    runtime: int
+    budget: int
+    revenue: int
+    homepage: str
+    imdb_id: str | None
+    poster_path: str | None
+    backdrop_path: str | None
+    companies: tuple[Company, ...]
+    countries: tuple[str, ...]
+    spoken_languages: tuple[str, ...]
+    origin_country: tuple[str, ...]
+    vote_count: int
+    vote_average: float | int
+    pop_base: float
+    fresh: bool  # a very new entry whose popularity is still written as integer 0
+    collection: Collection | None
+    certification: str
+
+    def kr_dates(self) -> tuple[date, ...]:
+        return tuple(d for d in (self.kr_release, self.kr_rerelease) if d is not None)
+
+    def all_dates(self) -> tuple[date, ...]:
+        return tuple(d for d in (self.kr_release, self.kr_rerelease, self.primary_release) if d is not None)
+
+
+def _image(rng: random.Random, suffix: str = ".jpg") -> str:
+    return "/" + "".join(rng.choices(vocab.IMAGE_ALPHABET, k=27)) + suffix
+
+
+_LANG_INDEX: Final = {"en": 0, "ko": 1, "ja": 2, "fr": 3, "zh": 4, "es": 5, "de": 6, "it": 7}
+
+
+def _title(lang: str, adj: tuple[str, ...], noun: tuple[str, ...], noun2: tuple[str, ...], pattern: int) -> str:
+    i = _LANG_INDEX[lang]
+    a, n, m = adj[i], noun[i], noun2[i]
+    if lang == "en":
+        return (f"The {a} {n}", f"{a} {n}", f"The {n}", f"{n} of the {m}")[pattern]
+    if lang == "ko":
+        return (f"{a} {n}", f"{a} {n}", n, f"{m}의 {n}")[pattern]
+    if lang == "ja":
+        return (f"{a}{n}", f"{a}{n}", n, f"{m}の{n}")[pattern]
+    if lang == "zh":
+        return (f"{a}{n}", f"{a}{n}", n, f"{m}之{n}")[pattern]
+    if lang == "fr":
+        return (f"{n} {a.lower()}", f"{n} {a.lower()}", f"Le {n}", f"{n} de {m}")[pattern]
+    if lang == "es":
+        return (f"El {n} {a.lower()}", f"{n} {a.lower()}", f"El {n}", f"{n} del {m}")[pattern]
+    if lang == "de":
+        return (f"Der {a} {n}", f"{a} {n}", f"Der {n}", f"{n} der {m}")[pattern]
+    return (f"Il {n} {a.lower()}", f"{n} {a.lower()}", f"Il {n}", f"{n} di {m}")[pattern]
+
+
+def _pick_language(rng: random.Random, korean_release: bool) -> str:
+    weights = [weight if (code != "ko" or korean_release) else 1 for code, weight, _ in vocab.LANGUAGES]
+    return rng.choices([code for code, _, _ in vocab.LANGUAGES], weights=weights)[0]
+
+
+def _movie(rng: random.Random, day_index: int, slot: int, day: date, korean_release: bool) -> Movie:
+    movie_id = ID_BASE + day_index * ID_STRIDE + slot
+    lang = _pick_language(rng, korean_release)
+    country = next(c for code, _, c in vocab.LANGUAGES if code == lang)
+    if lang == "en" and rng.random() < 0.2:
+        country = rng.choice(("GB", "CA"))
+    elif lang == "zh" and rng.random() < 0.3:
+        country = "HK"
+
+    # Release dates.
+    if korean_release:
+        kr_release: date | None = day
+        roll = rng.random()
+        if lang == "ko" or roll < 0.3:
+            primary: date | None = day
+        elif roll < 0.7:
+            primary = day - timedelta(days=rng.randint(1, 30))
+        elif roll < 0.97:
+            primary = day - timedelta(days=rng.randint(31, 220))
+        else:
+            primary = day + timedelta(days=rng.randint(1, 7))  # Korea first
+        rerelease = day + timedelta(days=rng.randint(365, 1500)) if rng.random() < 0.015 else None
+        if rerelease is not None and rerelease > CATALOGUE_END:
+            rerelease = None
+    else:
+        kr_release, rerelease, primary = None, None, day
+    if rng.random() < 0.02:
+        primary = None
+
+    # Titles: one concept, rendered per language.
+    adj = rng.choice(vocab.TITLE_ADJECTIVES)
+    noun, noun2 = rng.sample(vocab.TITLE_NOUNS, 2)
+    pattern = rng.randrange(4)
+    collection: Collection | None = None
+    sequel = ""
+    if rng.random() < 0.08:
+        sequel = f" {rng.randint(2, 4)}"
+    original_title = _title(lang, adj, noun, noun2, pattern) + sequel
+    title_en: str | None = original_title if lang == "en" else (_title("en", adj, noun, noun2, pattern) + sequel)
+    if lang != "en" and rng.random() < 0.1:
+        title_en = None
+    title_ko: str | None = original_title if lang == "ko" else _title("ko", adj, noun, noun2, pattern) + sequel
+    if lang != "ko" and rng.random() < 0.2:
+        title_ko = None
+    if sequel:
+        base_en = _title("en", adj, noun, noun2, pattern)
+        base_ko = _title("ko", adj, noun, noun2, pattern)
+        collection = Collection(
+            id=500_000 + day_index * ID_STRIDE + slot,
+            name_en=f"{base_en} Collection",
+            name_ko=f"{base_ko} 시리즈" if title_ko is not None else f"{base_en} Collection",
+            poster_path=_image(rng) if rng.random() < 0.9 else None,
+            backdrop_path=_image(rng) if rng.random() < 0.8 else None,
+        )
+
+    role = rng.choice(vocab.OVERVIEW_ROLES)
+    event = rng.choice(vocab.OVERVIEW_EVENTS)
+    goal = rng.choice(vocab.OVERVIEW_GOALS)
+    deadline = rng.choice(vocab.OVERVIEW_DEADLINES)
+    overview_en = (
+        f"When {role[0]} {event[0]}, a race begins to {goal[0]} before {deadline[0]}." if rng.random() >= 0.03 else ""
+    )
+    overview_ko = f"{role[1]}는 {event[1]}, {deadline[1]} 전에 {goal[1]} 위해 모든 것을 건다."
+    if title_ko is None or rng.random() < 0.06:
+        overview_ko = ""
+    tagline = rng.choice(vocab.TAGLINES)
+    tagline_en = tagline[0] if rng.random() < 0.55 else ""
+    tagline_ko = tagline[1] if tagline_en and title_ko is not None and rng.random() < 0.7 else ""
+
+    genres: list[int] = []
+    if rng.random() >= 0.02:
+        wanted = rng.choice((1, 2, 2, 3, 3))
+        while len(genres) < wanted:
+            pool = vocab.GENRE_LEANINGS[lang] if rng.random() < 0.6 else tuple(vocab.GENRES)
+            genre = rng.choice(pool)
+            if genre not in genres:
+                genres.append(genre)
+
+    if rng.random() < 0.08:
+        runtime = 0
+    elif 16 in genres or 99 in genres:
+        runtime = rng.randint(78, 112)
+    else:
+        runtime = max(72, min(190, round(rng.gauss(112, 17))))
+
+    scale = {"en": 60_000_000, "ko": 6_000_000, "ja": 5_000_000, "zh": 20_000_000}.get(lang, 8_000_000)
+    budget = 0 if rng.random() < 0.3 else round(scale * rng.lognormvariate(0, 0.9), -5)
+    if budget and rng.random() < 0.01:
+        budget = rng.choice((5, 100, 1000))  # junk user entries exist
+    revenue = 0 if rng.random() < 0.4 else round((budget or scale) * rng.lognormvariate(0.6, 1.1))
+
+    slug = "".join(ch for ch in (title_en or f"film{movie_id}").lower() if ch in string.ascii_lowercase)
+    homepage = f"https://www.{slug or 'film'}-movie.com" if rng.random() < 0.4 else ""
+    imdb_id = None if rng.random() < 0.15 else f"tt{rng.randint(1_000_000, 36_000_000):07d}"
+    poster_path = None if rng.random() < 0.03 else _image(rng)
+    backdrop_path = None if rng.random() < 0.06 else _image(rng)
+
+    companies: list[Company] = []
+    if rng.random() >= 0.05:
+        local = [c for c in vocab.COMPANIES if c[2] == country] or list(vocab.COMPANIES)
+        for _ in range(rng.choice((1, 1, 2, 2, 3))):
+            cid, name, origin, has_logo = rng.choice(local if rng.random() < 0.75 else vocab.COMPANIES)
+            if any(c.id == cid for c in companies):
+                continue
+            logo = _image(rng, ".png") if has_logo else None
+            companies.append(Company(cid, logo, name, origin))
+    countries: list[str] = [] if rng.random() < 0.03 else [country]
+    for company in companies:
+        if countries and company.origin_country and company.origin_country not in countries:
+            countries.append(company.origin_country)
+    spoken: list[str] = [] if rng.random() < 0.02 else [lang]
+    if spoken and lang != "en" and rng.random() < 0.3:
+        spoken.append("en")
+    origin_country = () if rng.random() < 0.04 else (country,)
+
+    vote_count = 0 if rng.random() < 0.1 else min(40_000, int(rng.lognormvariate(5.0, 1.8)))
+    vote_average: float | int
+    if vote_count == 0:
+        vote_average = 0
+    elif vote_count < 4 or rng.random() < 0.05:
+        vote_average = rng.randint(4, 9)
+    else:
+        vote_average = round(rng.uniform(4.6, 8.7), 3)
+    pop_base = min(9000.0, rng.lognormvariate(3.3, 1.3) + vote_count / 60.0)
+    fresh = vote_count == 0 and rng.random() < 0.35
+    certification = rng.choices(("All", "12", "15", "18", ""), weights=(20, 35, 30, 10, 5))[0]
+
+    return Movie(
+        id=movie_id,
+        kr_release=kr_release,
+        kr_rerelease=rerelease,
+        primary_release=primary,
+        original_language=lang,
+        original_title=original_title,
+        title_en=title_en,
+        title_ko=title_ko,
+        overview_en=overview_en,
+        overview_ko=overview_ko,
+        tagline_en=tagline_en,
+        tagline_ko=tagline_ko,
+        genre_ids=tuple(genres),
+        runtime=runtime,
+        budget=int(budget),
+        revenue=int(revenue),
+        homepage=homepage,
+        imdb_id=imdb_id,
+        poster_path=poster_path,
+        backdrop_path=backdrop_path,
+        companies=tuple(companies),
+        countries=tuple(countries),
+        spoken_languages=tuple(spoken),
+        origin_country=origin_country,
+        vote_count=vote_count,
+        vote_average=vote_average,
+        pop_base=pop_base,
+        fresh=fresh,
+        collection=collection,
+        certification=certification,
+    )
+
+
+def movies_of_day(day_index: int) -> tuple[Movie, ...]:
+    """The catalogue entries whose ids belong to day ``day_index`` (Korean releases first)."""
+    rng = random.Random(0x5EED_0000 + day_index)
+    day = CATALOGUE_START + timedelta(days=day_index)
+    korean = rng.choices(range(6), weights=(5, 10, 20, 30, 20, 15))[0]
+    elsewhere = rng.choices(range(9), weights=(4, 8, 12, 16, 18, 16, 12, 8, 6))[0]
+    return tuple(_movie(rng, day_index, slot, day, slot < korean) for slot in range(korean + elsewhere))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Catalogue:
+    movies: tuple[Movie, ...]
+    by_id: dict[int, Movie]
+    by_kr_date: dict[date, tuple[Movie, ...]]
+    by_any_date: dict[date, tuple[Movie, ...]]
+
+
+@functools.cache
+def catalogue() -> Catalogue:
+    """The whole catalogue (built once per process, about a second)."""
+    movies: list[Movie] = []
+    for day_index in range((CATALOGUE_END - CATALOGUE_START).days + 1):
+        movies.extend(movies_of_day(day_index))
+    by_kr: dict[date, list[Movie]] = {}
+    by_any: dict[date, list[Movie]] = {}
+    for movie in movies:
+        for d in movie.kr_dates():
+            by_kr.setdefault(d, []).append(movie)
+        for d in set(movie.all_dates()):
+            by_any.setdefault(d, []).append(movie)
+    return Catalogue(
+        movies=tuple(movies),
+        by_id={movie.id: movie for movie in movies},
+        by_kr_date={d: tuple(ms) for d, ms in by_kr.items()},
+        by_any_date={d: tuple(ms) for d, ms in by_any.items()},
+    )
+
+
+def popularity(movie: Movie, day: date) -> float | int:
+    """Popularity on ``day``: peaks around the release, decays after, jitters daily; 3-4 decimals."""
+    reference = movie.kr_release or movie.primary_release or CATALOGUE_START
+    age = (day - reference).days
+    if movie.fresh and -60 <= age < 10:
+        return 0
+    if age < -120:
+        factor = 0.04
+    elif age < 0:
+        factor = 0.15 + 0.85 * math.exp(age / 12.0)
+    else:
+        factor = 0.08 + 0.92 * math.exp(-age / 28.0)
+    if movie.kr_rerelease is not None and 0 <= (day - movie.kr_rerelease).days < 60:
+        factor = max(factor, 0.45 * math.exp(-(day - movie.kr_rerelease).days / 20.0))
+    h = mix32(movie.id * 0x9E3779B1 + day.toordinal() * 0x85EBCA77)
+    value = movie.pop_base * factor * (0.82 + 0.36 * (h & 0xFFFF) / 65535.0) + 0.4 + ((h >> 16) & 0xFF) / 300.0
+    return round(value, 4 if (h >> 24) & 1 else 3)
+
+
+Ranked = tuple[Movie, float | int]
+
+
+def ranked(movies: list[Movie], day: date) -> list[Ranked]:
+    """Movies by popularity, descending, with a few deterministic adjacent inversions (as observed)."""
+    scored = sorted(((m, popularity(m, day)) for m in movies), key=lambda pair: (-pair[1], pair[0].id))
+    salt = day.toordinal() * 0x632BE5AB
+    i = 0
+    while i < len(scored) - 1:
+        if mix32(scored[i][0].id ^ salt) % 9 == 0:
+            scored[i], scored[i + 1] = scored[i + 1], scored[i]
+            i += 2
+        else:
+            i += 1
+    return scored
+
+
+def now_playing_window(kst_day: date) -> tuple[date, date]:
+    """``(minimum, maximum)``: 42 days, Wednesday to Wednesday, ``maximum`` on or after ``kst_day``."""
+    maximum = kst_day + timedelta(days=(2 - kst_day.weekday()) % 7)
+    return maximum - timedelta(days=42), maximum
+
+
+def _dates_between(start: date, end: date) -> list[date]:
+    start = max(start, CATALOGUE_START)
+    end = min(end, CATALOGUE_END)
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def released_between(start: date, end: date, region: str | None) -> list[Movie]:
+    """Movies with a theatrical release in ``[start, end]``: in Korea (``KR``), in a movie's origin country
+    (another region), or anywhere (``None``)."""
+    cat = catalogue()
+    seen: dict[int, Movie] = {}
+    if region == "KR":
+        for d in _dates_between(start, end):
+            for movie in cat.by_kr_date.get(d, ()):
+                seen.setdefault(movie.id, movie)
+    elif region is None:
+        for d in _dates_between(start, end):
+            for movie in cat.by_any_date.get(d, ()):
+                seen.setdefault(movie.id, movie)
+    else:
+        for d in _dates_between(start, end):
+            for movie in cat.by_any_date.get(d, ()):
+                if movie.primary_release == d and region in movie.origin_country:
+                    seen.setdefault(movie.id, movie)
+    return list(seen.values())
+
+
+def _is_korean(language: str) -> bool:
+    return language.split("-", 1)[0].lower() == "ko"
+
+
+def _is_english(language: str) -> bool:
+    return language.split("-", 1)[0].lower() == "en"
+
+
+def localized_title(movie: Movie, language: str) -> str:
+    if _is_english(language):
+        return movie.title_en or movie.original_title
+    if _is_korean(language):
+        return movie.title_ko or movie.original_title
+    return movie.original_title
+
+
+def localized_overview(movie: Movie, language: str) -> str:
+    if _is_english(language):
+        return movie.overview_en
+    if _is_korean(language):
+        return movie.overview_ko
+    return ""
+
+
+def list_release_date(movie: Movie, region: str | None) -> str:
+    if movie.primary_release is None:
+        return ""
+    if region == "KR" and movie.kr_release is not None:
+        return movie.kr_release.isoformat()
+    return movie.primary_release.isoformat()
+
+
+def list_item(movie: Movie, pop: float | int, language: str, region: str | None) -> dict[str, object]:
+    """A result item as list endpoints (now_playing, discover) emit it."""
+    return {
+        "adult": False,
+        "backdrop_path": movie.backdrop_path,
+        "genre_ids": list(movie.genre_ids),
+        "id": movie.id,
+        "original_language": movie.original_language,
+        "original_title": movie.original_title,
+        "overview": localized_overview(movie, language),
+        "popularity": pop,
+        "poster_path": movie.poster_path,
+        "release_date": list_release_date(movie, region),
+        "title": localized_title(movie, language),
+        "video": False,
+        "vote_average": movie.vote_average,
+        "vote_count": movie.vote_count,
+    }
+
+
+def movie_details(movie: Movie, language: str, day: date) -> dict[str, object]:
+    """``GET /3/movie/{id}``: key order of the official example (movie 11)."""
+    korean = _is_korean(language)
+    english = _is_english(language)
+    collection: dict[str, object] | None = None
+    if movie.collection is not None:
+        c = movie.collection
+        collection = {
+            "id": c.id,
+            "name": c.name_ko if korean else c.name_en,
+            "poster_path": c.poster_path,
+            "backdrop_path": c.backdrop_path,
+        }
+    genres = [{"id": g, "name": vocab.GENRES[g][1] if korean else vocab.GENRES[g][0]} for g in movie.genre_ids]
+    if english:
+        tagline, homepage = movie.tagline_en, movie.homepage
+    elif korean:
+        tagline = movie.tagline_ko
+        homepage = movie.homepage if movie.original_language == "ko" else ""
+    else:
+        tagline, homepage = "", ""
+    return {
+        "adult": False,
+        "backdrop_path": movie.backdrop_path,
+        "belongs_to_collection": collection,
+        "budget": movie.budget,
+        "genres": genres,
+        "homepage": homepage,
+        "id": movie.id,
+        "imdb_id": movie.imdb_id,
+        "origin_country": list(movie.origin_country),
+        "original_language": movie.original_language,
+        "original_title": movie.original_title,
+        "overview": localized_overview(movie, language),
+        "popularity": popularity(movie, day),
+        "poster_path": movie.poster_path,
+        "production_companies": [
+            {"id": c.id, "logo_path": c.logo_path, "name": c.name, "origin_country": c.origin_country}
+            for c in movie.companies
+        ],
+        "production_countries": [{"iso_3166_1": iso, "name": vocab.COUNTRIES[iso]} for iso in movie.countries],
+        "release_date": movie.primary_release.isoformat() if movie.primary_release else "",
+        "revenue": movie.revenue,
+        "runtime": movie.runtime,
+        "spoken_languages": [
+            {"english_name": vocab.SPOKEN_LANGUAGES[iso][0], "iso_639_1": iso, "name": vocab.SPOKEN_LANGUAGES[iso][1]}
+            for iso in movie.spoken_languages
+        ],
+        "status": "Released",
+        "tagline": tagline,
+        "title": localized_title(movie, language),
+        "video": False,
+        "vote_average": movie.vote_average,
+        "vote_count": movie.vote_count,
+    }
+
+
+def release_dates(movie: Movie) -> dict[str, object]:
+    """The ``release_dates`` append (tmdb.md §5.2): type 3 entries for Korea and the origin country."""
+
+    def entry(d: date, certification: str, note: str) -> dict[str, object]:
+        return {
+            "certification": certification,
+            "descriptors": [],
+            "iso_639_1": "",
+            "note": note,
+            "release_date": f"{d.isoformat()}T00:00:00.000Z",
+            "type": 3,
+        }
+
+    results: list[dict[str, object]] = []
+    if movie.kr_release is not None:
+        kr = [entry(movie.kr_release, movie.certification, "")]
+        if movie.kr_rerelease is not None:
+            kr.append(entry(movie.kr_rerelease, movie.certification, "재개봉"))
+        results.append({"iso_3166_1": "KR", "release_dates": kr})
+    origin = movie.origin_country[0] if movie.origin_country else None
+    if movie.primary_release is not None and origin is not None and origin != "KR":
+        results.append({"iso_3166_1": origin, "release_dates": [entry(movie.primary_release, "", "")]})
+    return {"id": movie.id, "results": results}
+
+
+def movie_by_id(movie_id: int) -> Movie | None:
+    return catalogue().by_id.get(movie_id)
+
+
+def utc_day(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
+
+
+def kst_day(moment: datetime) -> date:
+    return moment.astimezone(KST).date()
