@@ -172,6 +172,9 @@ def _print_status(report: StatusReport) -> None:
             f"{_age(job.freshness_seconds):>8}  {state:<8} {_when(job.next_run_at)}"
         )
     click.echo("rows: " + ", ".join(f"{table} {count}" for table, count in report.totals.items()))
+    for usage in report.quota:
+        state = "exhausted (code 22)" if usage.exhausted else f"{usage.left} left"
+        click.echo(f"quota {usage.operation} {usage.day} KST: {usage.calls} of {usage.limit} calls used, {state}")
 
 
 def _when(value: datetime | None) -> str:

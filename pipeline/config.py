@@ -92,6 +92,8 @@ class AirKoreaSettings(SourceSettings):
     num_of_rows: Annotated[int, Field(ge=1, le=10000)] = 1000
     concurrency: Annotated[int, Field(ge=1, le=16)] = 4
     rate_limit: Annotated[float, Field(gt=0, le=50)] = 10.0
+    daily_quota: Annotated[int, Field(ge=1)] = 500
+    """data.go.kr calls allowed per operation per KST day (500 on a development key)."""
 
     @field_validator("sidos")
     @classmethod

@@ -25,12 +25,13 @@ from typing import Any, Literal
 import aiohttp
 
 from pipeline.config import JOB_NAMES, DataTerm, JobName, Secrets, Settings
-from pipeline.errors import LoadError, NotFoundError, PipelineError, RecordError, SourceError
+from pipeline.errors import LoadError, NotFoundError, PipelineError, QuotaError, RecordError, SourceError
 from pipeline.extract import airkorea as airkorea_extract
 from pipeline.extract import tmdb as tmdb_extract
 from pipeline.extract.http import RequestStats, SourceClient, job_stats, make_session
 from pipeline.load.db import create_engine, migrate
 from pipeline.load.queries import table_counts
+from pipeline.load.quota import QuotaLedger
 from pipeline.load.runs import RunStatus, RunTotals, finish_run, start_run
 from pipeline.load.upsert import Writer
 from pipeline.redaction import redact
@@ -124,6 +125,7 @@ class RunContext:
     run_id: int
     started_at: datetime
     clients: dict[str, SourceClient]
+    ledger: QuotaLedger
     data_term: DataTerm | None = None  # overrides sources.airkorea.data_term (catch-up after a gap)
 
 
@@ -276,6 +278,13 @@ async def _run_job(ctx: RunContext, job: JobName) -> JobReport:
     started = time.monotonic()
     job_stats.set(report.stats)  # this task's context: requests made for the job are counted in its report
     try:
+        if job != "tmdb":  # data.go.kr: the planned calls must fit in what is left of today's quota
+            planned = airkorea_extract.planned_calls(ctx.settings.sources.airkorea, job, ctx.data_term)
+            try:
+                await ctx.ledger.check_plan(planned)
+            except QuotaError:
+                report.stats.actions["quota:deferred"] += 1
+                raise
         await COLLECTORS[job](ctx, report)
     except NotFoundError as exc:
         report.fail(exc, fatal=False)
@@ -286,12 +295,22 @@ async def _run_job(ctx: RunContext, job: JobName) -> JobReport:
     return report
 
 
-def make_clients(settings: Settings, secrets: Secrets, session: aiohttp.ClientSession) -> dict[str, SourceClient]:
+def make_ledger(settings: Settings, writer: Writer, clock: Callable[[], datetime] | None = None) -> QuotaLedger:
+    quota = settings.sources.airkorea.daily_quota
+    limits = {airkorea_extract.SIDO_OPERATION: quota, airkorea_extract.STATION_OPERATION: quota}
+    return QuotaLedger(writer, limits, now=clock or (lambda: datetime.now(UTC)))
+
+
+def make_clients(
+    settings: Settings, secrets: Secrets, session: aiohttp.ClientSession, ledger: QuotaLedger
+) -> dict[str, SourceClient]:
     clients: dict[str, SourceClient] = {}
     if settings.sources.tmdb.enabled:
         clients["tmdb"] = tmdb_extract.make_client(session, settings.sources.tmdb, secrets)
     if settings.sources.airkorea.enabled:
-        clients["airkorea"] = airkorea_extract.make_client(session, settings.sources.airkorea, secrets)
+        clients["airkorea"] = airkorea_extract.make_client(
+            session, settings.sources.airkorea, secrets, before_send=ledger.reserve, on_quota=ledger.exhaust
+        )
     return clients
 
 
@@ -305,6 +324,7 @@ async def run_jobs(
     trigger: str = "manual",
     session: aiohttp.ClientSession | None = None,
     data_term: DataTerm | None = None,
+    now: Callable[[], datetime] | None = None,
 ) -> RunReport:
     """Run ``jobs`` (default: every enabled one) concurrently as one recorded run."""
     selected = list(jobs) if jobs is not None else enabled_jobs(settings)
@@ -315,7 +335,8 @@ async def run_jobs(
     own_session = session is None
     http = session or make_session()
     try:
-        clients = make_clients(settings, secrets, http)
+        ledger = make_ledger(settings, writer, now)
+        clients = make_clients(settings, secrets, http, ledger)
         ctx = RunContext(
             settings=settings,
             writer=writer,
@@ -323,6 +344,7 @@ async def run_jobs(
             started_at=started_at,
             clients=clients,
             data_term=data_term,
+            ledger=ledger,
         )
         report.jobs = list(await asyncio.gather(*(_run_job(ctx, job) for job in selected)))
         report.status = overall_status(report.jobs)

@@ -18,10 +18,11 @@ from pipeline.config import Settings
 from pipeline.errors import ConfigError
 from pipeline.load.db import create_engine, sqlite_path
 from pipeline.load.queries import table_counts
+from pipeline.load.quota import Usage
 from pipeline.load.runs import last_runs, load_timetable
 from pipeline.load.upsert import Writer
 from pipeline.lock import daemon_pid
-from pipeline.runner import JOBS
+from pipeline.runner import JOBS, make_ledger
 from pipeline.scheduler import freshness_limit
 
 
@@ -47,6 +48,7 @@ class StatusReport:
     daemon_pid: int | None
     jobs: list[JobState]
     totals: dict[str, int]
+    quota: list[Usage]
 
     @property
     def healthy(self) -> bool:
@@ -62,6 +64,17 @@ class StatusReport:
             "daemon_pid": self.daemon_pid,
             "jobs": [{k: plain(v) for k, v in asdict(job).items()} for job in self.jobs],
             "totals": self.totals,
+            "quota": [
+                {
+                    "operation": u.operation,
+                    "kst_date": u.day.isoformat(),
+                    "calls": u.calls,
+                    "limit": u.limit,
+                    "left": u.left,
+                    "exhausted": u.exhausted,
+                }
+                for u in self.quota
+            ],
         }
 
 
@@ -82,6 +95,7 @@ async def collect_status(settings: Settings, now: datetime | None = None) -> Sta
         pid = daemon_pid(url)
         timetable = await load_timetable(writer) if pid is not None and "daemon_jobs" in names else {}
         totals = await table_counts(engine)
+        quota = await make_ledger(settings, writer).usage() if settings.sources.airkorea.enabled else []
     except SQLAlchemyError as exc:
         raise ConfigError(f"database.url: cannot read {url}: {str(exc).splitlines()[0]}") from None
     finally:
@@ -110,4 +124,4 @@ async def collect_status(settings: Settings, now: datetime | None = None) -> Sta
                 next_run_at=timetable.get(job),
             )
         )
-    return StatusReport(database=url, daemon_pid=pid, jobs=jobs, totals=totals)
+    return StatusReport(database=url, daemon_pid=pid, jobs=jobs, totals=totals, quota=quota)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 22:39:59.293767
+Create Date: 2026-11-28 22:41:30.960458
 """
 
 from __future__ import annotations
@@ -39,6 +39,28 @@ def upgrade() -> None:
     with op.batch_alter_table("air_stations", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_air_stations_sido_name"), ["sido_name"], unique=False)
 
+    op.create_table(
+        "api_calls",
+        sa.Column(
+            "operation",
+            sa.String(length=64),
+            nullable=False,
+            comment="data.go.kr operation, e.g. getCtprvnRltmMesureDnsty",
+        ),
+        sa.Column(
+            "kst_date", sa.Date(), nullable=False, comment="the KST day the quota counts (it resets at midnight KST)"
+        ),
+        sa.Column("calls", sa.Integer(), nullable=False, comment="requests sent that day, retries included"),
+        sa.Column(
+            "exhausted_at",
+            UTCDateTime(),
+            nullable=True,
+            comment="when the API answered code 22 (quota exceeded); no calls until the next day",
+        ),
+        sa.Column("updated_at", UTCDateTime(), nullable=False, comment="UTC"),
+        sa.PrimaryKeyConstraint("operation", "kst_date", name=op.f("pk_api_calls")),
+        comment="Daily call ledger per data.go.kr operation, so that no process exceeds the daily quota.",
+    )
     op.create_table(
         "daemon_jobs",
         sa.Column("job", sa.String(length=64), nullable=False, comment="tmdb, airkorea_sido or airkorea_stations"),
@@ -228,6 +250,7 @@ def downgrade() -> None:
 
     op.drop_table("runs")
     op.drop_table("daemon_jobs")
+    op.drop_table("api_calls")
     with op.batch_alter_table("air_stations", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_air_stations_sido_name"))
 

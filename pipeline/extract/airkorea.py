@@ -18,7 +18,7 @@ import aiohttp
 
 from pipeline.config import AirKoreaSettings, Secrets
 from pipeline.errors import AuthError, BadRequestError, QuotaError, SourceError, TransientError
-from pipeline.extract.http import SourceClient, retry_after_seconds
+from pipeline.extract.http import BeforeSend, OnQuota, SourceClient, retry_after_seconds
 
 SOURCE = "airkorea"
 SERVICE = "ArpltnInforInqireSvc"
@@ -164,7 +164,14 @@ def classify(status: int, headers: Mapping[str, str], text: str, request: str) -
     )
 
 
-def make_client(session: aiohttp.ClientSession, settings: AirKoreaSettings, secrets: Secrets) -> SourceClient:
+def make_client(
+    session: aiohttp.ClientSession,
+    settings: AirKoreaSettings,
+    secrets: Secrets,
+    *,
+    before_send: BeforeSend | None = None,
+    on_quota: OnQuota | None = None,
+) -> SourceClient:
     return SourceClient(
         session,
         source=SOURCE,
@@ -177,6 +184,8 @@ def make_client(session: aiohttp.ClientSession, settings: AirKoreaSettings, secr
         max_retry_time=settings.max_retry_time,
         # the decoded key, passed as a parameter: aiohttp percent-encodes it exactly once
         params={"serviceKey": secrets.data_go_api_key or ""},
+        before_send=before_send,
+        on_quota=on_quota,
     )
 
 
@@ -204,6 +213,21 @@ async def fetch_sido_pages(client: SourceClient, sido: str, settings: AirKoreaSe
     params = {"sidoName": sido, "ver": settings.ver}
     async for page in _fetch_pages(client, SIDO_OPERATION, params, settings.num_of_rows):
         yield page
+
+
+#: rows a station series holds per window, for planning calls against the quota
+TERM_ROWS = {"DAILY": 24, "MONTH": 31 * 24, "3MONTH": 93 * 24}
+NATIONWIDE_STATIONS = 700  # an upper bound of 전국's station count, for planning
+
+
+def planned_calls(settings: AirKoreaSettings, job: str, data_term: str | None = None) -> dict[str, int]:
+    """Calls a job will make per operation (one page per province unless ``num_of_rows`` is small)."""
+    rows = settings.num_of_rows
+    if job == "airkorea_sido":
+        per_sido = [math.ceil((NATIONWIDE_STATIONS if s == "전국" else 150) / rows) for s in settings.sidos]
+        return {SIDO_OPERATION: sum(per_sido)}
+    pages = math.ceil(TERM_ROWS[data_term or settings.data_term] / rows)
+    return {STATION_OPERATION: pages * len(settings.stations)}
 
 
 async def fetch_station_pages(

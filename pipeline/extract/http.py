@@ -21,7 +21,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -53,6 +53,10 @@ SECRET_PARAMS = frozenset({"serviceKey", "ServiceKey", "api_key"})
 
 #: classify(status, headers, text, request_description) -> parsed body, or raise a SourceError
 Classifier = Callable[[int, Mapping[str, str], str, str], Any]
+#: called with the operation before every attempt is sent (the quota ledger); may raise QuotaError
+BeforeSend = Callable[[str], Awaitable[None]]
+#: called with the operation when the API says its quota is used up
+OnQuota = Callable[[str], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -121,6 +125,8 @@ class SourceClient:
         params: Mapping[str, str] | None = None,
         backoff_base: float = DEFAULT_BACKOFF_BASE,
         backoff_max: float = DEFAULT_BACKOFF_MAX,
+        before_send: BeforeSend | None = None,
+        on_quota: OnQuota | None = None,
     ) -> None:
         self.session = session
         self.source = source
@@ -135,6 +141,8 @@ class SourceClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=min(10.0, timeout))
         self._headers = dict(headers or {})
         self._auth_params = dict(params or {})
+        self.before_send = before_send
+        self.on_quota = on_quota
         self.stopped: SourceError | None = None  # an auth error stops the whole source for this run
         self.paused: dict[str, SourceError] = {}  # a quota error pauses one operation
 
@@ -176,6 +184,8 @@ class SourceClient:
                 self.stop(exc)
             elif isinstance(exc, QuotaError):
                 self.pause(operation, exc)
+                if exc.code == "22" and self.on_quota is not None:
+                    await self.on_quota(operation)  # remembered until midnight KST, across restarts
             raise
         raise AssertionError("unreachable")  # pragma: no cover - reraise=True always raises
 
@@ -197,6 +207,8 @@ class SourceClient:
     async def _once(self, url: str, params: Mapping[str, str], operation: str, description: str) -> Any:
         async with self._semaphore:
             await self._limiter.acquire()
+            if self.before_send is not None:
+                await self.before_send(operation)  # counts the call in the daily ledger, or refuses it
             self._count("requests", operation)
             started = time.monotonic()
             try:

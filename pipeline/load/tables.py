@@ -221,3 +221,18 @@ daemon_jobs = Table(
     Column("updated_at", UTCDateTime, nullable=False, comment="UTC"),
     comment="The running daemon's timetable, for `pipeline status`.",
 )
+
+api_calls = Table(
+    "api_calls",
+    metadata,
+    Column("operation", String(64), primary_key=True, comment="data.go.kr operation, e.g. getCtprvnRltmMesureDnsty"),
+    Column("kst_date", Date, primary_key=True, comment="the KST day the quota counts (it resets at midnight KST)"),
+    Column("calls", Integer, nullable=False, default=0, comment="requests sent that day, retries included"),
+    Column(
+        "exhausted_at",
+        UTCDateTime,
+        comment="when the API answered code 22 (quota exceeded); no calls until the next day",
+    ),
+    Column("updated_at", UTCDateTime, nullable=False, comment="UTC"),
+    comment="Daily call ledger per data.go.kr operation, so that no process exceeds the daily quota.",
+)

@@ -125,6 +125,9 @@ def test_daemon_runs_refuses_a_twin_and_stops_cleanly_on_sigterm(workdir: tuple[
     assert fresh.returncode == 0, fresh.stdout + fresh.stderr
     report = json.loads(fresh.stdout)
     assert report["healthy"] is True and report["daemon_pid"] is None
+    quota = {q["operation"]: q for q in report["quota"]}
+    assert quota["getCtprvnRltmMesureDnsty"]["calls"] >= 2 and quota["getCtprvnRltmMesureDnsty"]["limit"] == 500
+    assert quota["getMsrstnAcctoRltmMesureDnsty"]["left"] == 500 - quota["getMsrstnAcctoRltmMesureDnsty"]["calls"]
     assert {j["job"]: j["fresh"] for j in report["jobs"]} == {"tmdb": True, "airkorea_sido": True,
                                                               "airkorea_stations": True}  # fmt: skip
     with sqlite3.connect(path / "p.db") as conn:
