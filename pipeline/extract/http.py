@@ -207,6 +207,11 @@ class SourceClient:
     async def _once(self, url: str, params: Mapping[str, str], operation: str, description: str) -> Any:
         async with self._semaphore:
             await self._limiter.acquire()
+            # the source may have been stopped (auth) or the operation paused (quota) while this request waited
+            if self.stopped is not None:
+                raise self.stopped
+            if operation in self.paused:
+                raise self.paused[operation]
             if self.before_send is not None:
                 await self.before_send(operation)  # counts the call in the daily ledger, or refuses it
             self._count("requests", operation)

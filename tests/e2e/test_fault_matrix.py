@@ -1,0 +1,212 @@
+"""Every error class through the real CLI, against the simulator's fault knobs, with sentinel keys.
+
+For each case: the run's outcome and exit code, the rows in the database (nothing lost, nothing duplicated),
+the request count (no retry storms: auth and quota errors are sent once), the recorded error class, and zero
+occurrences of either key — raw, percent-encoded or double-encoded — in stdout, stderr (logs) and every text
+column of the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from pipeline.cli import main
+from pipeline.redaction import secret_forms
+from pipeline.simulator import Simulator, SimulatorState
+
+TMDB_KEY = "5e471ee1cafe0123456789abcdefbeef"  # v3 shape: it travels in the URL, the hardest case
+DATA_GO_KEY = "SeNtInEl+KeY/0987654321zyxwvuTSRQ=="
+NP, MOVIE, SIDO, STATION = "now_playing", "movie", "getCtprvnRltmMesureDnsty", "getMsrstnAcctoRltmMesureDnsty"
+
+
+class ThreadedSimulator:
+    """The simulator on its own loop in a thread, so the CLI can run its own ``asyncio.run`` here."""
+
+    def __init__(self) -> None:
+        self.state = SimulatorState(tmdb_api_key=TMDB_KEY, data_go_key=DATA_GO_KEY)
+        self.loop = asyncio.new_event_loop()
+        self.simulator = Simulator(self.state)
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> ThreadedSimulator:
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.simulator.start(), self.loop).result(60)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.simulator.stop(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[ThreadedSimulator]:
+    with ThreadedSimulator() as threaded:
+        yield threaded
+
+
+@dataclass
+class Case:
+    name: str
+    faults: list[dict[str, Any]]
+    jobs: list[str]
+    exit_code: int
+    statuses: dict[str, str]  # job -> status
+    requests: dict[str, int] = field(default_factory=dict)  # operation -> exact count (missing: not checked)
+    error_class: dict[str, str] = field(default_factory=dict)
+    complete: bool = True  # the jobs that succeeded wrote exactly the baseline rows
+
+
+CASES = [
+    Case("tmdb 429 with Retry-After", [dict(operation=NP, kind="429", retry_after=1)], ["tmdb"], 0,
+         {"tmdb": "success"}, {NP: 3}),
+    Case("tmdb 429 without Retry-After", [dict(operation=NP, kind="429", times=2)], ["tmdb"], 0,
+         {"tmdb": "success"}, {NP: 4}),
+    Case("tmdb 500 on details", [dict(operation=MOVIE, kind="500", times=3)], ["tmdb"], 0, {"tmdb": "success"}),
+    Case("tmdb 503 HTML page", [dict(operation=MOVIE, kind="503_html")], ["tmdb"], 0, {"tmdb": "success"}),
+    Case("tmdb connection resets", [dict(operation=MOVIE, kind="reset", times=2)], ["tmdb"], 0, {"tmdb": "success"}),
+    Case("tmdb truncated body", [dict(operation=NP, kind="truncated")], ["tmdb"], 0, {"tmdb": "success"}, {NP: 3}),
+    Case("tmdb 504 HTML until attempts run out", [dict(operation=NP, kind="504_html", times=4)], ["tmdb"], 1,
+         {"tmdb": "failed"}, {NP: 4, MOVIE: 0}, {"tmdb": "transient"}, complete=False),
+    Case("tmdb wrong key", [dict(operation=NP, kind="401")], ["tmdb"], 1, {"tmdb": "failed"}, {NP: 1, MOVIE: 0},
+         {"tmdb": "auth"}, complete=False),
+    Case("airkorea gateway 05 XML", [dict(operation=SIDO, kind="gateway", code="05", times=2)], ["airkorea_sido"], 0,
+         {"airkorea_sido": "success"}, {SIDO: 5}),
+    Case("airkorea gateway 05 JSON", [dict(operation=STATION, kind="gateway", code="05", fmt="json")],
+         ["airkorea_stations"], 0, {"airkorea_stations": "success"}, {STATION: 2}),
+    Case("airkorea 429 and 5xx", [dict(operation=SIDO, kind="429"), dict(operation=SIDO, kind="500")],
+         ["airkorea_sido"], 0, {"airkorea_sido": "success"}, {SIDO: 5}),
+    Case("airkorea truncated and reset", [dict(operation=STATION, kind="truncated"),
+                                          dict(operation=STATION, kind="reset", times=2)],
+         ["airkorea_stations"], 0, {"airkorea_stations": "success"}),
+    Case("airkorea key not registered (30)", [dict(operation=SIDO, kind="gateway", code="30")], ["airkorea_sido"],
+         1, {"airkorea_sido": "failed"}, {SIDO: 1}, {"airkorea_sido": "auth"}, complete=False),
+    Case("airkorea key not yet active (403)", [dict(operation=SIDO, kind="403")], ["airkorea_sido"], 1,
+         {"airkorea_sido": "failed"}, {SIDO: 1}, {"airkorea_sido": "auth"}, complete=False),
+    Case("airkorea quota (22)", [dict(operation=SIDO, kind="gateway", code="22", fmt="json")], ["airkorea_sido"],
+         1, {"airkorea_sido": "failed"}, {SIDO: 1}, {"airkorea_sido": "quota"}, complete=False),
+    Case("airkorea bad request (10) on one province", [dict(operation=SIDO, kind="gateway", code="10")],
+         ["airkorea_sido"], 1, {"airkorea_sido": "partial"}, {SIDO: 3}, {"airkorea_sido": "bad_request"},
+         complete=False),
+]  # fmt: skip
+
+
+def write_config(path: Path, sim: ThreadedSimulator) -> Path:
+    config = path / "config.yaml"
+    config.write_text(
+        f"""
+database: {{url: "sqlite+aiosqlite:///{path / "p.db"}"}}
+sources:
+  tmdb: {{base_url: "{sim.simulator.tmdb_base_url}", max_pages: 2, rate_limit: 40, attempts: 4}}
+  airkorea:
+    base_url: "{sim.simulator.airkorea_base_url}"
+    sidos: [서울, 세종, 제주]
+    stations: [종로구]
+    concurrency: 1
+    rate_limit: 50
+    attempts: 4
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def run_cli(config: Path, jobs: list[str], capfd: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    args = ["--config", str(config), "--log-level", "DEBUG", "run", "--once"]
+    for job in jobs:
+        args += ["--job", job]
+    code = main(args)
+    out, err = capfd.readouterr()
+    return code, out + err
+
+
+def table_rows(db: Path) -> dict[str, int]:
+    with sqlite3.connect(db) as conn:
+        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                for t in ("movies", "movie_snapshots", "air_stations", "air_readings")}  # fmt: skip
+
+
+def all_text(db: Path) -> str:
+    chunks = []
+    with sqlite3.connect(db) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            for row in conn.execute(f"SELECT * FROM {table}"):
+                chunks.extend(str(v) for v in row if isinstance(v, str))
+    return "\n".join(chunks)
+
+
+def assert_no_secret(text: str) -> None:
+    for key in (TMDB_KEY, DATA_GO_KEY):
+        for form in secret_forms(key) | {quote(key, safe="").lower()}:
+            assert form.lower() not in text.lower(), f"a form of a key leaked: {form[:6]}…"
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PIPELINE_CONFIG", raising=False)
+    monkeypatch.setenv("TMDB_API_KEY", TMDB_KEY)
+    monkeypatch.setenv("DATA_GO_API_KEY", quote(DATA_GO_KEY, safe=""))  # the portal's "Encoding" form
+
+
+@pytest.fixture(scope="module")
+def baseline(sim: ThreadedSimulator, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, int]]:
+    """Rows and requests of each job without faults."""
+    result: dict[str, dict[str, int]] = {}
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TMDB_API_KEY", TMDB_KEY)
+    mp.setenv("DATA_GO_API_KEY", DATA_GO_KEY)
+    try:
+        for job in ("tmdb", "airkorea_sido", "airkorea_stations"):
+            path = tmp_path_factory.mktemp(job)
+            sim.state.reset()
+            assert main(["--config", str(write_config(path, sim)), "run", "--once", "--job", job]) == 0
+            result[job] = table_rows(path / "p.db") | {f"req:{k}": v for k, v in sim.state.counters.items()}
+    finally:
+        mp.undo()
+    return result
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.usefixtures("env")
+def test_fault(case: Case, sim: ThreadedSimulator, baseline: dict[str, dict[str, int]], tmp_path: Path,
+               capfd: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    sim.state.reset()
+    for fault in case.faults:
+        sim.state.add_fault(**fault)
+    code, output = run_cli(write_config(tmp_path, sim), case.jobs, capfd)
+    assert code == case.exit_code, output[-2000:]
+    assert "Traceback" not in output
+    db = tmp_path / "p.db"
+    with sqlite3.connect(db) as conn:
+        status, details_text = conn.execute("SELECT status, details FROM runs").fetchone()
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    details = json.loads(details_text)
+    assert {job: details[job]["status"] for job in case.jobs} == case.statuses
+    assert status == ("success" if all(s == "success" for s in case.statuses.values()) else
+                      "partial" if any(s != "failed" for s in case.statuses.values()) else "failed")  # fmt: skip
+    for operation, expected in case.requests.items():
+        assert sim.state.counters.get(operation, 0) == expected, (operation, dict(sim.state.counters))
+    for job, error_class in case.error_class.items():
+        assert details[job]["error_class"] == error_class
+        assert details[job]["failures"].get(error_class, 0) >= 1
+    rows = table_rows(db)
+    if case.complete:  # retried to success: exactly the rows of a run without faults, no more, no less
+        for job in case.jobs:
+            expected_rows = {k: v for k, v in baseline[job].items() if not k.startswith("req:")}
+            assert rows == expected_rows
+        assert not any(s != "success" for s in case.statuses.values())
+    assert_no_secret(output)
+    assert_no_secret(all_text(db))
