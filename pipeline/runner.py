@@ -32,7 +32,7 @@ from pipeline.extract.http import RequestStats, SourceClient, job_stats, make_se
 from pipeline.load.db import create_engine, migrate
 from pipeline.load.queries import table_counts
 from pipeline.load.quota import QuotaLedger
-from pipeline.load.runs import RunStatus, RunTotals, finish_run, start_run
+from pipeline.load.runs import RunStatus, RunTotals, finish_run, mark_abandoned, start_run
 from pipeline.load.upsert import Writer
 from pipeline.redaction import redact
 from pipeline.transform.airkorea import to_air_batch
@@ -390,6 +390,9 @@ async def run_once(
     engine = create_engine(settings.database.url)
     try:
         writer = Writer(engine, settings.database.chunk_size)
+        abandoned = await mark_abandoned(writer)
+        if abandoned:
+            log.warning("marked %d run(s) left running by a process that ended as failed", abandoned)
         report = await run_jobs(settings, secrets, writer, jobs, trigger=trigger)
         return report, await table_counts(engine)
     finally:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 22:41:30.960458
+Create Date: 2026-11-28 22:46:22.733968
 """
 
 from __future__ import annotations
@@ -95,6 +95,13 @@ def upgrade() -> None:
             sa.Text(),
             nullable=True,
             comment="JSON: per source counts, requests per operation, errors by class",
+        ),
+        sa.Column("host", sa.String(length=255), nullable=True, comment="machine that ran it"),
+        sa.Column(
+            "pid",
+            sa.Integer(),
+            nullable=True,
+            comment="process that ran it: a 'running' row whose process is gone is abandoned",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_runs")),
         comment="One row per pipeline run (a cycle or one scheduled job).",

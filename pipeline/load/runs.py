@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,11 +27,26 @@ class RunTotals:
     rows_rejected: int = 0
 
 
+HOST = socket.gethostname()
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
 async def start_run(writer: Writer, job: str, trigger: str, started_at: datetime | None = None) -> int:
     started = started_at or datetime.now(UTC)
     async with writer.lock, writer.engine.begin() as conn:
         result = await conn.execute(
-            runs.insert().values(job=job, trigger=trigger, started_at=started, status="running")
+            runs.insert().values(
+                job=job, trigger=trigger, started_at=started, status="running", host=HOST, pid=os.getpid()
+            )
         )
         run_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
     if not isinstance(run_id, int):
@@ -82,14 +99,24 @@ async def record_window(
 
 
 async def mark_abandoned(writer: Writer) -> int:
-    """Runs left ``running`` by a process that died are failed; returns how many."""
+    """Runs left ``running`` by a process of this machine that no longer exists are failed; returns how many.
+
+    Runs of live processes (a daemon, a concurrent ``run --once``) and of other machines are left alone.
+    """
+    async with writer.engine.connect() as conn:
+        rows = (await conn.execute(select(runs.c.id, runs.c.host, runs.c.pid).where(runs.c.status == "running"))).all()
+    dead = [
+        r.id for r in rows if r.pid is None or (r.host == HOST and r.pid != os.getpid() and not process_alive(r.pid))
+    ]
+    if not dead:
+        return 0
     async with writer.lock, writer.engine.begin() as conn:
-        result = await conn.execute(
+        await conn.execute(
             update(runs)
-            .where(runs.c.status == "running")
+            .where(runs.c.id.in_(dead), runs.c.status == "running")
             .values(status="failed", finished_at=datetime.now(UTC), error="abandoned: the process ended mid-run")
         )
-    return int(result.rowcount or 0)
+    return len(dead)
 
 
 async def last_runs(writer: Writer) -> dict[str, dict[str, Any]]:

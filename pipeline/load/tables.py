@@ -89,6 +89,8 @@ runs = Table(
     Column("rows_rejected", Integer, nullable=False, default=0, comment="records sent to rejects"),
     Column("error", Text, comment="redacted error summary when not success"),
     Column("details", Text, comment="JSON: per source counts, requests per operation, errors by class"),
+    Column("host", String(255), comment="machine that ran it"),
+    Column("pid", Integer, comment="process that ran it: a 'running' row whose process is gone is abandoned"),
     comment="One row per pipeline run (a cycle or one scheduled job).",
 )
 Index(None, runs.c.job, runs.c.started_at)
