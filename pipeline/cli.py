@@ -18,6 +18,7 @@ import click
 from pipeline import __version__
 from pipeline.config import JobName, Secrets, Settings, load_secrets, load_settings, require_secrets
 from pipeline.errors import ConfigError, PipelineError
+from pipeline.load.db import prepare_sqlite_file
 from pipeline.logs import configure
 from pipeline.redaction import redact
 from pipeline.runner import JOBS, RunReport
@@ -102,6 +103,7 @@ def run(ctx: click.Context, once: bool, simulate: bool, jobs: Sequence[JobName])
     secrets = Secrets() if simulate else load_secrets()
     if not simulate:
         require_secrets(settings, secrets)
+    prepare_sqlite_file(settings.database.url)  # an unwritable path fails now, before anything starts
     if not once:
         asyncio.run(_daemon(settings, secrets, simulate))
         return

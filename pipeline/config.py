@@ -252,6 +252,16 @@ class Settings(_Model):
     sources: Sources = Sources()
     schedule: ScheduleSettings = ScheduleSettings()
 
+    @model_validator(mode="after")
+    def _stations_for_station_job(self) -> Settings:
+        job = self.schedule.jobs.get("airkorea_stations")
+        if self.sources.airkorea.enabled and job is not None and job.enabled and not self.sources.airkorea.stations:
+            raise ValueError(
+                "sources.airkorea.stations: the list is empty but the airkorea_stations job is enabled; "
+                "list stations, or set schedule.jobs.airkorea_stations.enabled: false"
+            )
+        return self
+
     def job_enabled(self, job: JobName) -> bool:
         """A job runs when its source is enabled, its schedule entry is, and (stations) it has stations."""
         schedule = self.schedule.jobs.get(job)
