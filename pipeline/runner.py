@@ -25,7 +25,7 @@ from typing import Any, Literal
 import aiohttp
 
 from pipeline.config import JOB_NAMES, DataTerm, JobName, Secrets, Settings
-from pipeline.errors import LoadError, NotFoundError, PipelineError, QuotaError, RecordError, SourceError
+from pipeline.errors import BadRequestError, LoadError, NotFoundError, PipelineError, QuotaError, RecordError, SourceError
 from pipeline.extract import airkorea as airkorea_extract
 from pipeline.extract import tmdb as tmdb_extract
 from pipeline.extract.http import RequestStats, SourceClient, job_stats, make_session
@@ -229,7 +229,8 @@ async def _each(report: JobReport, names: Sequence[str], work: Callable[[str], A
         try:
             await work(name)
         except SourceError as exc:
-            report.fail(exc, fatal=False)
+            # a refused request is a bug or a config error: the job fails (other names' rows are kept)
+            report.fail(exc, fatal=isinstance(exc, BadRequestError))
             return False
         return True
 

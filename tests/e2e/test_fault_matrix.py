@@ -66,6 +66,7 @@ class Case:
     requests: dict[str, int] = field(default_factory=dict)  # operation -> exact count (missing: not checked)
     error_class: dict[str, str] = field(default_factory=dict)
     complete: bool = True  # the jobs that succeeded wrote exactly the baseline rows
+    timeout: float = 30.0  # seconds per request
 
 
 CASES = [
@@ -97,18 +98,20 @@ CASES = [
     Case("airkorea quota (22)", [dict(operation=SIDO, kind="gateway", code="22", fmt="json")], ["airkorea_sido"],
          1, {"airkorea_sido": "failed"}, {SIDO: 1}, {"airkorea_sido": "quota"}, complete=False),
     Case("airkorea bad request (10) on one province", [dict(operation=SIDO, kind="gateway", code="10")],
-         ["airkorea_sido"], 1, {"airkorea_sido": "partial"}, {SIDO: 3}, {"airkorea_sido": "bad_request"},
+         ["airkorea_sido"], 1, {"airkorea_sido": "failed"}, {SIDO: 3}, {"airkorea_sido": "bad_request"},
          complete=False),
+    Case("tmdb timeout (slow response)", [dict(operation=NP, kind="slow", delay=3)], ["tmdb"], 0,
+         {"tmdb": "success"}, {NP: 3}, timeout=1.0),
 ]  # fmt: skip
 
 
-def write_config(path: Path, sim: ThreadedSimulator) -> Path:
+def write_config(path: Path, sim: ThreadedSimulator, timeout: float = 30.0) -> Path:
     config = path / "config.yaml"
     config.write_text(
         f"""
 database: {{url: "sqlite+aiosqlite:///{path / "p.db"}"}}
 sources:
-  tmdb: {{base_url: "{sim.simulator.tmdb_base_url}", max_pages: 2, rate_limit: 40, attempts: 4}}
+  tmdb: {{base_url: "{sim.simulator.tmdb_base_url}", max_pages: 2, rate_limit: 40, attempts: 4, timeout: {timeout}}}
   airkorea:
     base_url: "{sim.simulator.airkorea_base_url}"
     sidos: [서울, 세종, 제주]
@@ -186,7 +189,7 @@ def test_fault(case: Case, sim: ThreadedSimulator, baseline: dict[str, dict[str,
     sim.state.reset()
     for fault in case.faults:
         sim.state.add_fault(**fault)
-    code, output = run_cli(write_config(tmp_path, sim), case.jobs, capfd)
+    code, output = run_cli(write_config(tmp_path, sim, case.timeout), case.jobs, capfd)
     assert code == case.exit_code, output[-2000:]
     assert "Traceback" not in output
     db = tmp_path / "p.db"
