@@ -25,7 +25,15 @@ from typing import Any, Literal
 import aiohttp
 
 from pipeline.config import JOB_NAMES, DataTerm, JobName, Secrets, Settings
-from pipeline.errors import BadRequestError, LoadError, NotFoundError, PipelineError, QuotaError, RecordError, SourceError
+from pipeline.errors import (
+    BadRequestError,
+    LoadError,
+    NotFoundError,
+    PipelineError,
+    QuotaError,
+    RecordError,
+    SourceError,
+)
 from pipeline.extract import airkorea as airkorea_extract
 from pipeline.extract import tmdb as tmdb_extract
 from pipeline.extract.http import RequestStats, SourceClient, job_stats, make_session

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 22:46:22.733968
+Create Date: 2026-11-28 22:49:54.246448
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def upgrade() -> None:
 
     op.create_table(
         "air_readings",
-        sa.Column("station_name", sa.Text(), nullable=False),
+        sa.Column("station_name", sa.Text(), nullable=False, comment="the station"),
         sa.Column("measured_at", UTCDateTime(), nullable=False, comment="UTC end of the measured hour"),
         sa.Column("so2", sa.Float(), nullable=True, comment="ppm"),
         sa.Column("co", sa.Float(), nullable=True, comment="ppm"),

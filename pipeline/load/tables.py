@@ -165,7 +165,7 @@ Index(None, air_stations.c.sido_name)
 air_readings = Table(
     "air_readings",
     metadata,
-    Column("station_name", Text, ForeignKey("air_stations.station_name"), primary_key=True),
+    Column("station_name", Text, ForeignKey("air_stations.station_name"), primary_key=True, comment="the station"),
     Column("measured_at", UTCDateTime, primary_key=True, comment="UTC end of the measured hour"),
     Column("so2", Float, comment="ppm"),
     Column("co", Float, comment="ppm"),
