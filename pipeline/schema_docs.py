@@ -80,10 +80,8 @@ def _render(inspector: object) -> str:
         lines.append("|---|---|")
         for column in inspector.get_columns(view_name):
             name = column["name"]
-            meaning = own.get(name)
-            if meaning is None:
-                source = metadata.tables[base].c.get(name)
-                meaning = (source.comment or "") if source is not None else ""
+            source = metadata.tables[base].c.get(name)
+            meaning = own.get(name) or ((source.comment or "") if source is not None else "")
             lines.append(f"| `{name}` | {meaning} |")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
