@@ -22,6 +22,7 @@ from pipeline.load.db import prepare_sqlite_file
 from pipeline.logs import configure
 from pipeline.redaction import redact
 from pipeline.runner import JOBS, RunReport
+from pipeline.sqlquery import QueryError
 from pipeline.status import StatusReport
 from pipeline.transform.common import KST
 
@@ -215,6 +216,27 @@ def _print_report(report: RunReport, counts: dict[str, int], settings: Settings)
 
 @cli.command()
 @_config_option
+@click.argument("query", required=False, metavar="[QUERY]")
+@click.option("--csv", "fmt", flag_value="csv", help="CSV with a header row")
+@click.option("--json", "fmt", flag_value="json", help="a JSON array of objects")
+@click.option("--tables", is_flag=True, help="list tables and views with their row counts")
+@click.pass_context
+def sql(ctx: click.Context, query: str | None, fmt: str | None, tables: bool) -> None:
+    """Run one read-only SQL query (QUERY, or standard input) against the database."""
+    from pipeline.sqlquery import list_tables, render, run_query
+
+    url = _settings(ctx).database.url
+    if tables:
+        result = list_tables(url)
+    else:
+        if query is None or query == "-":
+            query = "" if sys.stdin.isatty() else sys.stdin.read()
+        result = run_query(url, query)
+    click.echo(render(result, fmt or "table"))
+
+
+@cli.command()
+@_config_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="port (0: any free)")
 @click.option("--latency-ms", default=0.0, show_default=True, type=click.FloatRange(0, 60_000),
@@ -262,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("error: interrupted", err=True)
         return 130
-    except ConfigError as exc:
+    except (ConfigError, QueryError) as exc:
         click.echo(f"error: {redact(str(exc))}", err=True)
         return 2
     except PipelineError as exc:
