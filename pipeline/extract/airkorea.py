@@ -7,7 +7,6 @@ JSON or XML (the API's default); both become the same :class:`AirPage`.
 
 from __future__ import annotations
 
-import json
 import math
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Mapping
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import orjson
 
 from pipeline.config import AirKoreaSettings, Secrets
 from pipeline.errors import AuthError, BadRequestError, QuotaError, SourceError, TransientError
@@ -94,9 +94,9 @@ def _page_from_xml(root: ET.Element, status: int, request: str) -> AirPage:
     )
 
 
-def _parse_xml(text: str, status: int, request: str) -> AirPage:
-    head = text.lstrip()[:200].lower()
-    if head.startswith(("<!doctype html", "<html")) or "<html" in head:
+def _parse_xml(raw: bytes, status: int, request: str) -> AirPage:
+    head = raw.lstrip()[:200].lower()
+    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
         raise TransientError(
             f"airkorea: an HTML page instead of data (HTTP {status}) for {request}",
             source=SOURCE,
@@ -104,7 +104,7 @@ def _parse_xml(text: str, status: int, request: str) -> AirPage:
             status=status,
         )
     try:
-        root = ET.fromstring(text.strip())  # noqa: S314 - a trusted API's small body, no entities expanded
+        root = ET.fromstring(raw.strip())  # noqa: S314 - a trusted API's small body, no entities expanded
     except ET.ParseError:
         raise TransientError(
             f"airkorea: truncated or malformed XML body (HTTP {status}) for {request}",
@@ -121,7 +121,7 @@ def _parse_xml(text: str, status: int, request: str) -> AirPage:
     raise BadRequestError(f"airkorea: unexpected XML <{root.tag}> for {request}", source=SOURCE, url=request)
 
 
-def classify(status: int, headers: Mapping[str, str], text: str, request: str) -> AirPage:
+def classify(status: int, headers: Mapping[str, str], raw: bytes | str, request: str) -> AirPage:
     """Parse a data.go.kr response into an :class:`AirPage` or raise the right :class:`SourceError`."""
     kw: dict[str, Any] = {"source": SOURCE, "url": request, "status": status}
     if status in (401, 403):
@@ -131,11 +131,13 @@ def classify(status: int, headers: Mapping[str, str], text: str, request: str) -
         raise TransientError(f"airkorea: HTTP {status} for {request}", retry_after=retry_after, **kw)
     if status >= 400:
         raise BadRequestError(f"airkorea: HTTP {status} for {request}", **kw)
-    if text.lstrip().startswith("<"):
-        return _parse_xml(text, status, request)
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8")
+    if raw.lstrip()[:1] == b"<":
+        return _parse_xml(raw, status, request)
     try:
-        body = json.loads(text)
-    except ValueError:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
         raise TransientError(f"airkorea: truncated or non-JSON body (HTTP {status}) for {request}", **kw) from None
     if not isinstance(body, dict):
         raise BadRequestError(f"airkorea: unexpected JSON body for {request}", **kw)

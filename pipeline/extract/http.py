@@ -51,8 +51,8 @@ DEFAULT_RETRY_AFTER_CAP = 300.0
 USER_AGENT = "pipeline/0.1 (+https://github.com/; collects TMDB and AirKorea data)"
 SECRET_PARAMS = frozenset({"serviceKey", "ServiceKey", "api_key"})
 
-#: classify(status, headers, text, request_description) -> parsed body, or raise a SourceError
-Classifier = Callable[[int, Mapping[str, str], str, str], Any]
+#: classify(status, headers, body, request_description) -> parsed body, or raise a SourceError
+Classifier = Callable[[int, Mapping[str, str], bytes, str], Any]
 #: called with the operation before every attempt is sent (the quota ledger); may raise QuotaError
 BeforeSend = Callable[[str], Awaitable[None]]
 #: called with the operation when the API says its quota is used up
@@ -220,7 +220,7 @@ class SourceClient:
                 async with self.session.get(
                     url, params=params, headers=self._headers, timeout=self._timeout, allow_redirects=False
                 ) as response:
-                    text = await response.text(encoding="utf-8", errors="replace")
+                    body = await response.read()
                     status, headers = response.status, response.headers
             except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
                 error = self._fail(
@@ -244,7 +244,7 @@ class SourceClient:
                 raise error from None
         log.debug("%s %s -> %s in %.3fs", self.source, description, status, time.monotonic() - started)
         try:
-            return self.classify(status, headers, text, description)
+            return self.classify(status, headers, body, description)
         except SourceError as exc:
             exc.operation = exc.operation or operation
             exc.url = exc.url or description

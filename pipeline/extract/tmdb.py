@@ -7,12 +7,12 @@ concurrently and yielded in order, stopping at the first empty page.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import orjson
 
 from pipeline.config import Secrets, TmdbSettings
 from pipeline.errors import AuthError, BadRequestError, NotFoundError, SourceError, TransientError
@@ -34,12 +34,12 @@ class ListPage:
     total_results: int
 
 
-def classify(status: int, headers: Mapping[str, str], text: str, request: str) -> Any:
+def classify(status: int, headers: Mapping[str, str], raw: bytes | str, request: str) -> Any:
     """Parse a TMDB response or raise the right :class:`SourceError`."""
     body: Any = None
     try:
-        body = json.loads(text)
-    except ValueError:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
         body = None
     code = body.get("status_code") if isinstance(body, dict) else None
     message = body.get("status_message") if isinstance(body, dict) else None

@@ -67,7 +67,9 @@ class AirStation:
     mang_name: str | None
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, deliberately: a frozen dataclass's __init__ goes through object.__setattr__ per field and cost
+# ~3.3 µs per reading against ~0.3 µs here, a tenth of the backfill's per-row budget. Treat it as immutable.
+@dataclass(slots=True)
 class AirReading:
     """One station-hour. ``measured_at`` is UTC and is the end of the hour AirKorea labels the value with."""
 
@@ -99,34 +101,79 @@ class AirReading:
     pm25_flag: str | None
 
 
-# column ← API field, by kind
-_FLOATS = {"so2": "so2Value", "co": "coValue", "o3": "o3Value", "no2": "no2Value"}
-_INTS = {
-    "pm10": "pm10Value",
-    "pm25": "pm25Value",
-    "pm10_24h": "pm10Value24",
-    "pm25_24h": "pm25Value24",
-    "khai": "khaiValue",
-}
-_GRADES = {
-    "so2_grade": "so2Grade",
-    "co_grade": "coGrade",
-    "o3_grade": "o3Grade",
-    "no2_grade": "no2Grade",
-    "pm10_grade": "pm10Grade",
-    "pm25_grade": "pm25Grade",
-    "pm10_grade_1h": "pm10Grade1h",
-    "pm25_grade_1h": "pm25Grade1h",
-    "khai_grade": "khaiGrade",
-}
-_FLAGS = {
-    "so2_flag": "so2Flag",
-    "co_flag": "coFlag",
-    "o3_flag": "o3Flag",
-    "no2_flag": "no2Flag",
-    "pm10_flag": "pm10Flag",
-    "pm25_flag": "pm25Flag",
-}
+# API fields in AirReading's order (after station_name and measured_at), by kind
+_FLOAT_FIELDS = ("so2Value", "coValue", "o3Value", "no2Value")
+_INT_FIELDS = ("pm10Value", "pm25Value", "pm10Value24", "pm25Value24", "khaiValue")
+_GRADE_FIELDS = (
+    "so2Grade", "coGrade", "o3Grade", "no2Grade", "pm10Grade", "pm25Grade", "pm10Grade1h", "pm25Grade1h", "khaiGrade",
+)  # fmt: skip
+_FLAG_FIELDS = ("so2Flag", "coFlag", "o3Flag", "no2Flag", "pm10Flag", "pm25Flag")
+
+# The hot path below handles what the API really sends (numbers as plain strings, "-", "", null) with one
+# dictionary lookup or one float() per value; anything unusual falls through to the careful parsers.
+_GRADES: dict[object, int | None] = {"1": 1, "2": 2, "3": 3, "4": 4, None: None, "-": None, "": None}
+_FAST_MISSING = frozenset({"-", ""})
+_LABELS: dict[str, datetime] = {}  # dataTime label → UTC; the same hours recur for every station
+_LABEL_CACHE_MAX = 200_000
+
+
+def _float(value: object, field: str) -> float | None:
+    if value is None:
+        return None
+    if value.__class__ is str:
+        if value in _FAST_MISSING:
+            return None
+        try:
+            number = float(value)
+        except ValueError:
+            return to_float(value, field)
+        if number - number == 0:  # finite (NaN and ±inf fail this)
+            return number
+    return to_float(value, field)
+
+
+def _int(value: object, field: str) -> int | None:
+    if value is None:
+        return None
+    if value.__class__ is str:
+        if value in _FAST_MISSING:
+            return None
+        try:
+            number: int | None = int(value)
+        except ValueError:
+            number = to_int(value, field)
+    else:
+        number = to_int(value, field)
+    if number is not None and number < 0:
+        raise RecordError(f"{field}: negative concentration: {value!r}")
+    return number
+
+
+def _grade(value: object, field: str) -> int | None:
+    try:
+        return _GRADES[value]
+    except (KeyError, TypeError):
+        return to_grade(value, field)
+
+
+def _flag(value: object) -> str | None:
+    if value is None:
+        return None
+    if value.__class__ is str and value and not value[0].isspace() and not value[-1].isspace():
+        return None if value == "-" else value
+    return to_text(value)
+
+
+def _data_time(label: object) -> datetime:
+    if label.__class__ is str:
+        cached = _LABELS.get(label)
+        if cached is not None:
+            return cached
+    moment = kst_label_to_utc(label)
+    if len(_LABELS) >= _LABEL_CACHE_MAX:
+        _LABELS.clear()
+    _LABELS[label] = moment  # type: ignore[index]
+    return moment
 
 
 def _station_name(raw: Mapping[str, Any], station_name: str | None) -> str:
@@ -142,25 +189,16 @@ def to_air_reading(raw: Mapping[str, Any], station_name: str | None = None) -> A
     Raises :class:`RecordError` when the item has no station, no parsable time, or a value that is neither a
     number nor a missing-value marker.
     """
-    name = _station_name(raw, station_name)
-    measured_at = kst_label_to_utc(raw.get("dataTime"))
-    values: dict[str, Any] = {}
-    for column, field in _FLOATS.items():
-        values[column] = to_float(raw.get(field), field)
-    for column, field in _INTS.items():
-        values[column] = _to_concentration(raw.get(field), field)
-    for column, field in _GRADES.items():
-        values[column] = to_grade(raw.get(field), field)
-    for column, field in _FLAGS.items():
-        values[column] = to_text(raw.get(field))
-    return AirReading(station_name=name, measured_at=measured_at, **values)
-
-
-def _to_concentration(value: object, field: str) -> int | None:
-    number = to_int(value, field)
-    if number is not None and number < 0:
-        raise RecordError(f"{field}: negative concentration: {value!r}")
-    return number
+    get = raw.get
+    name = get("stationName")
+    if name.__class__ is not str or not name or name in _FAST_MISSING or name != name.strip():
+        name = _station_name(raw, station_name)
+    values: list[Any] = [name, _data_time(get("dataTime"))]
+    values += [_float(get(f), f) for f in _FLOAT_FIELDS]
+    values += [_int(get(f), f) for f in _INT_FIELDS]
+    values += [_grade(get(f), f) for f in _GRADE_FIELDS]
+    values += [_flag(get(f)) for f in _FLAG_FIELDS]
+    return AirReading(*values)
 
 
 def to_air_station(raw: Mapping[str, Any], station_name: str | None = None) -> AirStation:
@@ -187,17 +225,17 @@ def to_air_batch(items: Iterable[Mapping[str, Any]], station_name: str | None = 
     stations: dict[str, AirStation] = {}
     rejects: list[Reject] = []
     for raw in items:
-        if not isinstance(raw, Mapping):
+        if raw.__class__ is not dict and not isinstance(raw, Mapping):
             rejects.append(make_reject(SOURCE, f"item is not an object: {type(raw).__name__}", raw))
             continue
         try:
             reading = to_air_reading(raw, station_name)
-            station = to_air_station(raw, station_name)
+            name = reading.station_name
+            known = stations.get(name)
+            if known is None or (known.sido_name is None and raw.get("sidoName")):
+                stations[name] = to_air_station(raw, station_name)
         except RecordError as exc:
             rejects.append(make_reject(SOURCE, exc.reason, raw))
             continue
-        readings[(reading.station_name, reading.measured_at)] = reading
-        known = stations.get(station.station_name)
-        if known is None or (station.sido_name and not known.sido_name):
-            stations[station.station_name] = station
+        readings[(name, reading.measured_at)] = reading
     return AirBatch(readings=list(readings.values()), stations=list(stations.values()), rejects=rejects)
