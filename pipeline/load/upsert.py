@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from dataclasses import fields as dataclass_fields
+from datetime import UTC, date, datetime
+from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Table, func
+from sqlalchemy import Boolean, Date, Table, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pipeline.errors import LoadError
-from pipeline.load.tables import air_readings, air_stations, movie_snapshots, movies, rejects
+from pipeline.load.tables import UTCDateTime, air_readings, air_stations, movie_snapshots, movies, rejects
 from pipeline.redaction import redact
 from pipeline.transform.airkorea import AirReading, AirStation
 from pipeline.transform.common import Reject
@@ -71,6 +73,61 @@ def chunked(rows: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield rows[start : start + size]
 
 
+_SQLITE_TIMES: dict[datetime, str] = {}  # UTC datetime → stored text; backfills repeat the same hours
+
+
+def sqlite_datetime(value: datetime) -> str:
+    """The UTC text SQLite stores (the same as :class:`~pipeline.load.tables.UTCDateTime` writes)."""
+    text = _SQLITE_TIMES.get(value)
+    if text is None:
+        if value.tzinfo is None:
+            raise LoadError(f"naive datetime {value!r}: the pipeline stores aware UTC times only")
+        text = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        if len(_SQLITE_TIMES) > 100_000:
+            _SQLITE_TIMES.clear()
+        _SQLITE_TIMES[value] = text
+    return text
+
+
+def _sqlite_encoder(column_type: Any) -> Callable[[Any], Any] | None:
+    if isinstance(column_type, UTCDateTime):
+        return sqlite_datetime
+    if isinstance(column_type, Date):
+        return date.isoformat
+    if isinstance(column_type, Boolean):
+        return int
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An upsert compiled once: rows are tuples in ``columns`` order.
+
+    On SQLite the statement is pre-rendered and executed with ``exec_driver_sql``, values encoded here
+    (datetimes as UTC text, dates as ISO text, booleans as 0/1): per-row SQLAlchemy parameter processing
+    was most of the loader's cost. Other dialects execute the Core statement with dictionaries.
+    """
+
+    statement: UpsertInsert
+    table: str
+    columns: tuple[str, ...]
+    sql: str | None
+    encoders: tuple[tuple[int, Callable[[Any], Any]], ...]
+
+    def encode(self, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        if not self.encoders:
+            return [tuple(row) for row in rows]
+        out: list[tuple[Any, ...]] = []
+        for row in rows:
+            values = list(row)
+            for index, encode in self.encoders:
+                value = values[index]
+                if value is not None:
+                    values[index] = encode(value)
+            out.append(tuple(values))
+        return out
+
+
 class Writer:
     """The process's single database writer."""
 
@@ -78,64 +135,71 @@ class Writer:
         self.engine = engine
         self.chunk_size = chunk_size
         self.lock = asyncio.Lock()
-        self._statements: dict[tuple[str, bool], UpsertInsert] = {}
+        self._prepared: dict[tuple[str, bool], Prepared] = {}
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def _statement(self, table: Table, *, keep: Sequence[str] = (), coalesce: Sequence[str] = (),
-                   do_nothing: bool = False) -> UpsertInsert:  # fmt: skip
+    def prepare(self, table: Table, *, keep: Sequence[str] = (), coalesce: Sequence[str] = (),
+                do_nothing: bool = False) -> Prepared:  # fmt: skip
         key = (table.name, do_nothing)
-        if key not in self._statements:
-            self._statements[key] = upsert_statement(
-                self.dialect, table, keep=keep, coalesce=coalesce, do_nothing=do_nothing
-            )
-        return self._statements[key]
+        if key not in self._prepared:
+            statement = upsert_statement(self.dialect, table, keep=keep, coalesce=coalesce, do_nothing=do_nothing)
+            columns = tuple(c.name for c in table.columns)
+            sql: str | None = None
+            encoders: tuple[tuple[int, Callable[[Any], Any]], ...] = ()
+            if self.dialect == "sqlite":
+                compiled = statement.compile(dialect=self.engine.dialect, column_keys=list(columns))
+                if list(compiled.positiontup or ()) == list(columns):
+                    sql = str(compiled)
+                    found = ((i, _sqlite_encoder(c.type)) for i, c in enumerate(table.columns))
+                    encoders = tuple((i, enc) for i, enc in found if enc is not None)
+            self._prepared[key] = Prepared(statement, table.name, columns, sql, encoders)
+        return self._prepared[key]
 
-    async def write(self, statement: UpsertInsert, rows: Sequence[Mapping[str, Any]]) -> int:
-        """Execute ``statement`` for ``rows`` in chunks, one transaction each; returns the rows sent."""
+    async def write(self, prepared: Prepared, rows: Sequence[Sequence[Any]]) -> int:
+        """Upsert ``rows`` in chunks, one short transaction each; returns the rows sent."""
         written = 0
         for chunk in chunked(rows, self.chunk_size):
             try:
-                async with self.lock, self.engine.begin() as conn:
-                    await conn.execute(statement, list(chunk))
+                if prepared.sql is not None:
+                    params = prepared.encode(chunk)
+                    async with self.lock, self.engine.begin() as conn:
+                        await conn.exec_driver_sql(prepared.sql, params)
+                else:
+                    dicts = [dict(zip(prepared.columns, row, strict=True)) for row in chunk]
+                    async with self.lock, self.engine.begin() as conn:
+                        await conn.execute(prepared.statement, dicts)
             except SQLAlchemyError as exc:
                 message = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-                raise LoadError(redact(f"writing {statement.table.description} failed: {message}")) from None
+                raise LoadError(redact(f"writing {prepared.table} failed: {message}")) from None
             written += len(chunk)
         return written
 
     async def upsert_air_stations(self, stations: Sequence[AirStation], now: datetime) -> int:
-        rows = [{**asdict(s), "first_seen_at": now, "updated_at": now} for s in stations]
-        stmt = self._statement(
+        rows = [(s.station_name, s.sido_name, s.station_code, s.mang_name, now, now) for s in stations]
+        prepared = self.prepare(
             air_stations, keep=("first_seen_at",), coalesce=("sido_name", "station_code", "mang_name")
         )
-        return await self.write(stmt, rows)
+        return await self.write(prepared, rows)
 
     async def upsert_air_readings(self, readings: Sequence[AirReading], run_id: int, now: datetime) -> int:
-        rows = [{**asdict(r), "run_id": run_id, "updated_at": now} for r in readings]
-        return await self.write(self._statement(air_readings), rows)
+        fields = _READING_FIELDS
+        rows = [(*fields(r), run_id, now) for r in readings]
+        return await self.write(self.prepare(air_readings), rows)
 
     async def upsert_movies(self, items: Sequence[Movie], run_id: int, now: datetime, *, details: bool = True) -> int:
-        rows = [
-            {
-                **asdict(m),
-                "details_fetched": details,
-                "first_seen_at": now,
-                "updated_at": now,
-                "last_run_id": run_id,
-            }
-            for m in items
-        ]
+        fields = _MOVIE_FIELDS
+        rows = [(*fields(m), details, now, now, run_id) for m in items]
         if details:
-            return await self.write(self._statement(movies, keep=("first_seen_at",)), rows)
+            return await self.write(self.prepare(movies, keep=("first_seen_at",)), rows)
         # a bare list item must never overwrite what the details told us
-        return await self.write(self._statement(movies, do_nothing=True), rows)
+        return await self.write(self.prepare(movies, do_nothing=True), rows)
 
     async def insert_snapshots(self, snapshots: Sequence[MovieSnapshot], run_id: int, captured_at: datetime) -> int:
-        rows = [{**asdict(s), "run_id": run_id, "captured_at": captured_at} for s in snapshots]
-        return await self.write(self._statement(movie_snapshots), rows)
+        rows = [(run_id, s.tmdb_id, s.list_name, captured_at, *_SNAPSHOT_VALUES(s)) for s in snapshots]
+        return await self.write(self.prepare(movie_snapshots), rows)
 
     async def insert_rejects(self, items: Sequence[Reject], run_id: int) -> int:
         if not items:
@@ -148,6 +212,24 @@ class Writer:
         except SQLAlchemyError as exc:
             raise LoadError(redact(f"writing rejects failed: {exc}").splitlines()[0]) from None
         return len(rows)
+
+
+def _check_order(table: Table, fields: Sequence[str], extra: Sequence[str], prefix: Sequence[str] = ()) -> None:
+    """The row builders above rely on the record fields being in the table's column order."""
+    expected = [c.name for c in table.columns]
+    if [*prefix, *fields, *extra] != expected:
+        raise AssertionError(f"{table.name}: record fields do not follow the table's columns")
+
+
+_READING_NAMES = [f.name for f in dataclass_fields(AirReading)]
+_READING_FIELDS = attrgetter(*_READING_NAMES)
+_check_order(air_readings, _READING_NAMES, ("run_id", "updated_at"))
+_MOVIE_NAMES = [f.name for f in dataclass_fields(Movie)]
+_MOVIE_FIELDS = attrgetter(*_MOVIE_NAMES)
+_check_order(movies, _MOVIE_NAMES, ("details_fetched", "first_seen_at", "updated_at", "last_run_id"))
+_SNAPSHOT_NAMES = [f.name for f in dataclass_fields(MovieSnapshot) if f.name not in ("tmdb_id", "list_name")]
+_SNAPSHOT_VALUES = attrgetter(*_SNAPSHOT_NAMES)
+_check_order(movie_snapshots, _SNAPSHOT_NAMES, (), prefix=("run_id", "tmdb_id", "list_name", "captured_at"))
 
 
 def to_json(value: Any) -> str:
