@@ -158,13 +158,16 @@ class Writer:
             self._prepared[key] = Prepared(statement, table.name, columns, sql, encoders)
         return self._prepared[key]
 
-    async def write(self, prepared: Prepared, rows: Sequence[Sequence[Any]]) -> int:
-        """Upsert ``rows`` in chunks, one short transaction each; returns the rows sent."""
+    async def write(self, prepared: Prepared, rows: Sequence[Sequence[Any]], *, encoded: bool = False) -> int:
+        """Upsert ``rows`` in chunks, one short transaction each; returns the rows sent.
+
+        ``encoded``: the rows already hold SQLite's stored forms (the readings' fast path).
+        """
         written = 0
         for chunk in chunked(rows, self.chunk_size):
             try:
                 if prepared.sql is not None:
-                    params = prepared.encode(chunk)
+                    params = chunk if encoded else prepared.encode(chunk)
                     async with self.lock, self.engine.begin() as conn:
                         await conn.exec_driver_sql(prepared.sql, params)
                 else:
@@ -185,9 +188,17 @@ class Writer:
         return await self.write(prepared, rows)
 
     async def upsert_air_readings(self, readings: Sequence[AirReading], run_id: int, now: datetime) -> int:
-        fields = _READING_FIELDS
-        rows = [(*fields(r), run_id, now) for r in readings]
-        return await self.write(self.prepare(air_readings), rows)
+        prepared = self.prepare(air_readings)
+        if prepared.sql is None:
+            fields = _READING_FIELDS
+            return await self.write(prepared, [(*fields(r), run_id, now) for r in readings])
+        # the hot path of every run and backfill: build SQLite's stored values in one pass
+        rest, times, stamp = _READING_REST, _SQLITE_TIMES, sqlite_datetime(now)
+        rows = [
+            (r.station_name, times.get(r.measured_at) or sqlite_datetime(r.measured_at), *rest(r), run_id, stamp)
+            for r in readings
+        ]
+        return await self.write(prepared, rows, encoded=True)
 
     async def upsert_movies(self, items: Sequence[Movie], run_id: int, now: datetime, *, details: bool = True) -> int:
         fields = _MOVIE_FIELDS
@@ -223,7 +234,10 @@ def _check_order(table: Table, fields: Sequence[str], extra: Sequence[str], pref
 
 _READING_NAMES = [f.name for f in dataclass_fields(AirReading)]
 _READING_FIELDS = attrgetter(*_READING_NAMES)
+_READING_REST = attrgetter(*_READING_NAMES[2:])  # everything after station_name and measured_at
 _check_order(air_readings, _READING_NAMES, ("run_id", "updated_at"))
+if _READING_NAMES[:2] != ["station_name", "measured_at"]:
+    raise AssertionError("air_readings: the fast path expects station_name, measured_at first")
 _MOVIE_NAMES = [f.name for f in dataclass_fields(Movie)]
 _MOVIE_FIELDS = attrgetter(*_MOVIE_NAMES)
 _check_order(movies, _MOVIE_NAMES, ("details_fetched", "first_seen_at", "updated_at", "last_run_id"))

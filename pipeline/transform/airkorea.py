@@ -6,7 +6,7 @@ are kept as text beside the value, which is ``None`` when the station did not me
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypedDict
@@ -109,59 +109,55 @@ _GRADE_FIELDS = (
 )  # fmt: skip
 _FLAG_FIELDS = ("so2Flag", "coFlag", "o3Flag", "no2Flag", "pm10Flag", "pm25Flag")
 
-# The hot path below handles what the API really sends (numbers as plain strings, "-", "", null) with one
-# dictionary lookup or one float() per value; anything unusual falls through to the careful parsers.
-_GRADES: dict[object, int | None] = {"1": 1, "2": 2, "3": 3, "4": 4, None: None, "-": None, "": None}
+# The hot path: values repeat endlessly ("0.0027", "22", "1", "-", null, "통신장애"), so each kind keeps a cache of
+# the values its careful parser already accepted, and a reading costs one dictionary lookup per field. A value
+# never seen goes through the parser (which raises RecordError for garbage: garbage is never cached).
+_MISS: Any = object()
 _FAST_MISSING = frozenset({"-", ""})
+_CACHE_MAX = 50_000
 _LABELS: dict[str, datetime] = {}  # dataTime label → UTC; the same hours recur for every station
-_LABEL_CACHE_MAX = 200_000
 
 
 def _float(value: object, field: str) -> float | None:
-    if value is None:
-        return None
-    if value.__class__ is str:
-        if value in _FAST_MISSING:
-            return None
-        try:
-            number = float(value)
-        except ValueError:
-            return to_float(value, field)
-        if number - number == 0:  # finite (NaN and ±inf fail this)
-            return number
     return to_float(value, field)
 
 
 def _int(value: object, field: str) -> int | None:
-    if value is None:
-        return None
-    if value.__class__ is str:
-        if value in _FAST_MISSING:
-            return None
-        try:
-            number: int | None = int(value)
-        except ValueError:
-            number = to_int(value, field)
-    else:
-        number = to_int(value, field)
+    number = to_int(value, field)
     if number is not None and number < 0:
         raise RecordError(f"{field}: negative concentration: {value!r}")
     return number
 
 
 def _grade(value: object, field: str) -> int | None:
-    try:
-        return _GRADES[value]
-    except (KeyError, TypeError):
-        return to_grade(value, field)
+    return to_grade(value, field)
 
 
-def _flag(value: object) -> str | None:
-    if value is None:
-        return None
-    if value.__class__ is str and value and not value[0].isspace() and not value[-1].isspace():
-        return None if value == "-" else value
+def _flag(value: object, _field: str) -> str | None:
     return to_text(value)
+
+
+def _seeded() -> dict[object, Any]:
+    return {None: None, "-": None, "": None}
+
+
+_FLOATS, _INTS, _GRADE_CACHE, _FLAGS = _seeded(), _seeded(), _seeded(), _seeded()
+_PLAN: tuple[tuple[str, dict[object, Any], Callable[[object, str], Any]], ...] = (
+    *((f, _FLOATS, _float) for f in _FLOAT_FIELDS),
+    *((f, _INTS, _int) for f in _INT_FIELDS),
+    *((f, _GRADE_CACHE, _grade) for f in _GRADE_FIELDS),
+    *((f, _FLAGS, _flag) for f in _FLAG_FIELDS),
+)
+
+
+def _parse_slow(value: object, field: str, cache: dict[object, Any], parse: Callable[[object, str], Any]) -> Any:
+    result = parse(value, field)  # raises RecordError: the item goes to rejects
+    if value.__class__ is str:
+        if len(cache) >= _CACHE_MAX:
+            cache.clear()
+            cache.update(_seeded())
+        cache[value] = result
+    return result
 
 
 def _data_time(label: object) -> datetime:
@@ -170,7 +166,7 @@ def _data_time(label: object) -> datetime:
         if cached is not None:
             return cached
     moment = kst_label_to_utc(label)
-    if len(_LABELS) >= _LABEL_CACHE_MAX:
+    if len(_LABELS) >= _CACHE_MAX:
         _LABELS.clear()
     _LABELS[label] = moment  # type: ignore[index]
     return moment
@@ -193,12 +189,12 @@ def to_air_reading(raw: Mapping[str, Any], station_name: str | None = None) -> A
     name = get("stationName")
     if name.__class__ is not str or not name or name in _FAST_MISSING or name != name.strip():
         name = _station_name(raw, station_name)
-    values: list[Any] = [name, _data_time(get("dataTime"))]
-    values += [_float(get(f), f) for f in _FLOAT_FIELDS]
-    values += [_int(get(f), f) for f in _INT_FIELDS]
-    values += [_grade(get(f), f) for f in _GRADE_FIELDS]
-    values += [_flag(get(f)) for f in _FLAG_FIELDS]
-    return AirReading(*values)
+    values = [cache.get(get(field), _MISS) for field, cache, _parse in _PLAN]
+    if _MISS in values:
+        for index, (field, cache, parse) in enumerate(_PLAN):
+            if values[index] is _MISS:
+                values[index] = _parse_slow(get(field), field, cache, parse)
+    return AirReading(name, _data_time(get("dataTime")), *values)
 
 
 def to_air_station(raw: Mapping[str, Any], station_name: str | None = None) -> AirStation:
