@@ -180,8 +180,12 @@ async def store_movie_list(
     *,
     list_name: str,
     language: str,
+    first_position: int = 1,
 ) -> None:
-    """Fetch details for listed movies, then write movies, snapshots and rejects."""
+    """Fetch details for listed movies, then write movies, snapshots and rejects.
+
+    ``listed`` holds ``(item, page)`` in list order, duplicates removed; positions count from ``first_position``.
+    """
     client = ctx.clients["tmdb"]
     rejects: list[Reject] = []
     ids = [item["id"] for item, _ in listed if isinstance(item.get("id"), int)]
@@ -196,7 +200,7 @@ async def store_movie_list(
             rejects.append(make_reject("tmdb", f"movie {movie_id}: {exc.reason}", body))
     bare: list[Movie] = []
     snapshots: list[MovieSnapshot] = []
-    for position, (item, page) in enumerate(listed, start=1):
+    for position, (item, page) in enumerate(listed, start=first_position):
         try:
             snapshot = to_snapshot(item, position=position, page=page, list_name=list_name,
                                    movie=details.get(item.get("id")))  # type: ignore[arg-type]  # fmt: skip

@@ -67,6 +67,10 @@ class RequestStats:
     failures: Counter[str] = field(default_factory=Counter)  # per error class, every failed attempt
     actions: Counter[str] = field(default_factory=Counter)  # "transient:retried", "auth:stopped_source", ...
     retries: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)  # "fetch" (request + body), "parse" (classify)
+
+    def add_time(self, stage: str, seconds: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
 
     @property
     def total_requests(self) -> int:
@@ -78,6 +82,7 @@ class RequestStats:
             "failures": dict(self.failures),
             "actions": dict(self.actions),
             "retries": self.retries,
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
 
 
@@ -242,13 +247,18 @@ class SourceClient:
                     )
                 )
                 raise error from None
-        log.debug("%s %s -> %s in %.3fs", self.source, description, status, time.monotonic() - started)
+        fetched = time.monotonic()
+        log.debug("%s %s -> %s in %.3fs", self.source, description, status, fetched - started)
         try:
             return self.classify(status, headers, body, description)
         except SourceError as exc:
             exc.operation = exc.operation or operation
             exc.url = exc.url or description
             raise self._fail(exc) from None
+        finally:
+            for stats in self._targets():
+                stats.add_time("fetch", fetched - started)
+                stats.add_time("parse", time.monotonic() - fetched)
 
     def _fail(self, exc: SourceError) -> SourceError:
         self._count("failures", exc.error_class)

@@ -238,3 +238,32 @@ api_calls = Table(
     Column("updated_at", UTCDateTime, nullable=False, comment="UTC"),
     comment="Daily call ledger per data.go.kr operation, so that no process exceeds the daily quota.",
 )
+
+backfills = Table(
+    "backfills",
+    metadata,
+    Column("id", String(200), primary_key=True, comment="source:from..to:selection — the same arguments resume it"),
+    Column("source", String(16), nullable=False, comment="airkorea or tmdb"),
+    Column("range_from", Date, nullable=False, comment="first KST day of the range"),
+    Column("range_to", Date, nullable=False, comment="last KST day of the range"),
+    Column("arguments", Text, nullable=False, comment="JSON of the selection (stations, region, window)"),
+    Column("status", String(16), nullable=False, comment="running, done, paused (quota), failed"),
+    Column("created_at", UTCDateTime, nullable=False, comment="UTC"),
+    Column("updated_at", UTCDateTime, nullable=False, comment="UTC"),
+    comment="One row per backfill (a source, a date range and a selection).",
+)
+
+backfill_chunks = Table(
+    "backfill_chunks",
+    metadata,
+    Column("backfill_id", String(200), ForeignKey("backfills.id"), primary_key=True),
+    Column("chunk", String(200), primary_key=True, comment="a station name, or a TMDB page range such as pages 1-10"),
+    Column("status", String(16), nullable=False, comment="pending, done, failed"),
+    Column("attempts", Integer, nullable=False, default=0, comment="times the chunk was started"),
+    Column("rows", Integer, nullable=False, default=0, comment="rows upserted by the chunk"),
+    Column("error", Text, comment="redacted error of the last failed attempt"),
+    Column("run_id", Integer, ForeignKey("runs.id"), comment="the run that last worked on the chunk"),
+    Column("updated_at", UTCDateTime, nullable=False, comment="UTC"),
+    comment="The backfill ledger: a chunk marked done is never fetched again when the backfill resumes.",
+)
+Index(None, backfill_chunks.c.backfill_id, backfill_chunks.c.status)
