@@ -1,4 +1,9 @@
-"""Alembic environment: async engine, batch mode for SQLite, shares a caller's connection when given one."""
+"""Alembic environment: async engine, batch mode for SQLite, shares a caller's connection when given one.
+
+On PostgreSQL the whole upgrade is one transaction that first takes a transaction-scoped advisory lock, so
+that two processes migrating at once (a daemon and a ``run --once`` starting together) run one after the
+other instead of both creating the same tables (for SQLite, ``pipeline.load.db`` holds a file lock).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import asyncio
 from logging.config import fileConfig
 
 from alembic import context
-from sqlalchemy import pool
+from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
@@ -19,6 +24,9 @@ if config.config_file_name and config.attributes.get("configure_logger", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 target_metadata = metadata
+
+#: key of the advisory lock that serialises migrations on PostgreSQL (any fixed 64-bit number)
+MIGRATION_LOCK_KEY = 0x70697065_6D696772  # "pipemigr"
 
 
 def _configure(**kwargs: object) -> None:
@@ -39,6 +47,8 @@ def run_migrations_offline() -> None:
 def do_run_migrations(connection: Connection) -> None:
     _configure(connection=connection)
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         context.run_migrations()
 
 

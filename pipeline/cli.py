@@ -18,7 +18,7 @@ import click
 from pipeline import __version__
 from pipeline.config import JobName, Secrets, Settings, load_secrets, load_settings, require_secrets
 from pipeline.errors import ConfigError, PipelineError
-from pipeline.load.db import prepare_sqlite_file
+from pipeline.load.db import display_url, prepare_database, sqlite_path
 from pipeline.logs import configure
 from pipeline.redaction import redact
 from pipeline.runner import JOBS, RunReport
@@ -87,7 +87,7 @@ def migrate(ctx: click.Context) -> None:
 
     settings = _settings(ctx)
     asyncio.run(apply(settings.database.url))
-    click.echo(f"database at the newest schema: {settings.database.url}")
+    click.echo(f"database at the newest schema: {display_url(settings.database.url)}")
 
 
 @cli.command()
@@ -104,7 +104,7 @@ def run(ctx: click.Context, once: bool, simulate: bool, jobs: Sequence[JobName])
     secrets = Secrets() if simulate else load_secrets()
     if not simulate:
         require_secrets(settings, secrets)
-    prepare_sqlite_file(settings.database.url)  # an unwritable path fails now, before anything starts
+    prepare_database(settings.database.url)  # a missing driver or an unwritable path fails now, before anything
     if not once:
         asyncio.run(_daemon(settings, secrets, simulate))
         return
@@ -142,6 +142,175 @@ async def _run_once(
             "simulator serving TMDB at %s and AirKorea at %s", simulator.tmdb_base_url, simulator.airkorea_base_url
         )
         return await run_once(local, sim_secrets, jobs)
+
+
+@cli.group()
+def backfill() -> None:
+    """Fill history once: AirKorea station series or TMDB releases over a date range (resumable)."""
+
+
+def _range_options(func: F) -> F:
+    func = click.option("--to", "last", required=True, metavar="YYYY-MM-DD", help="last KST day (inclusive)")(func)
+    func = click.option("--from", "first", required=True, metavar="YYYY-MM-DD", help="first KST day")(func)
+    return click.option("--dry-run", is_flag=True, help="print the plan and its cost; send no request")(func)
+
+
+@backfill.command("airkorea")
+@_config_option
+@_range_options
+@click.option("--station", "stations", multiple=True, metavar="NAME", help="a station (repeatable)")
+@click.option("--sido", "sidos", multiple=True, metavar="NAME", help="every known station of a province (repeatable)")
+@click.option("--all-stations", is_flag=True, help="every station the database knows (or the nationwide list)")
+@click.option("--simulate", is_flag=True, help="use the built-in simulator (no keys, no network)")
+@click.pass_context
+def backfill_airkorea(
+    ctx: click.Context,
+    first: str,
+    last: str,
+    stations: tuple[str, ...],
+    sidos: tuple[str, ...],
+    all_stations: bool,
+    dry_run: bool,
+    simulate: bool,
+) -> None:
+    """Hourly readings per station for a range (within the API's ~3 months)."""
+    from pipeline import backfill as bf
+
+    settings = _settings(ctx)
+    secrets = Secrets() if simulate or dry_run else load_secrets()
+    if not (simulate or dry_run) and not secrets.data_go_api_key:
+        raise ConfigError("DATA_GO_API_KEY is not set: put it in .env (see .env.example), or add --simulate")
+    days = bf.parse_range(first, last, datetime.now(KST).date())
+    report = asyncio.run(
+        _backfill(
+            settings,
+            secrets,
+            simulate,
+            dry_run,
+            "airkorea",
+            days,
+            dict(stations=stations, sidos=sidos, all_stations=all_stations),
+        )
+    )
+    ctx.exit(_print_backfill(report))
+
+
+@backfill.command("tmdb")
+@_config_option
+@_range_options
+@click.option("--region", default=None, metavar="CC", help="ISO 3166-1 country (default: sources.tmdb.region)")
+@click.option("--simulate", is_flag=True, help="use the built-in simulator (no keys, no network)")
+@click.pass_context
+def backfill_tmdb(ctx: click.Context, first: str, last: str, region: str | None, dry_run: bool, simulate: bool) -> None:
+    """Movies released in theatres in the range (/discover/movie), with details, as backfill snapshots."""
+    from pipeline import backfill as bf
+
+    settings = _settings(ctx)
+    region = (region or settings.sources.tmdb.region).upper()
+    if len(region) != 2 or not region.isalpha():
+        raise click.BadParameter(f"not a 2-letter country code: {region!r}", param_hint="--region")
+    secrets = Secrets() if simulate or dry_run else load_secrets()
+    if not (simulate or dry_run) and not secrets.tmdb_api_key:
+        raise ConfigError("TMDB_API_KEY is not set: put it in .env (see .env.example), or add --simulate")
+    days = bf.parse_range(first, last, datetime.now(KST).date())
+    report = asyncio.run(_backfill(settings, secrets, simulate, dry_run, "tmdb", days, {"region": region}))
+    ctx.exit(_print_backfill(report))
+
+
+async def _backfill(
+    settings: Settings,
+    secrets: Secrets,
+    simulate: bool,
+    dry_run: bool,
+    source: str,
+    days: Any,
+    selection: dict[str, Any],
+) -> Any:
+    from contextlib import AsyncExitStack
+
+    from pipeline import backfill as bf
+    from pipeline.load.db import create_engine, migrate
+    from pipeline.load.upsert import Writer
+    from pipeline.progress import make_progress
+
+    async with AsyncExitStack() as stack:
+        if simulate and not dry_run:
+            from pipeline.offline import simulated
+
+            settings, secrets, _sim = await stack.enter_async_context(simulated(settings))
+        await migrate(settings.database.url)
+        engine = create_engine(settings.database.url)
+        stack.push_async_callback(engine.dispose)
+        writer = Writer(engine, settings.database.chunk_size)
+        if source == "tmdb":
+            if dry_run:
+                return bf.DryRun(
+                    [
+                        f"backfill tmdb:{days.first}..{days.last}:region={selection['region']}",
+                        "discover: one request per page of 20 movies (known after the first page, at most "
+                        "500); movie: one request per movie; TMDB has no daily quota (rate limit only)",
+                    ]
+                )
+            return await bf.backfill_tmdb(
+                settings, secrets, writer, days, region=selection["region"], progress=make_progress("backfill tmdb")
+            )
+        plan = await bf.plan_airkorea(settings, writer, days, **selection)
+        if dry_run:
+            return await bf.dry_run_airkorea(settings, writer, plan)
+        return await bf.backfill_airkorea(settings, secrets, writer, plan, progress=make_progress("backfill airkorea"))
+
+
+def _print_backfill(report: Any) -> int:
+    from pipeline.backfill import DryRun
+
+    if isinstance(report, DryRun):
+        click.echo("\n".join(report.lines))
+        return 0
+    stages = ", ".join(f"{k} {v:.1f}s" for k, v in sorted(report.stages.items()))
+    click.echo(f"backfill {report.backfill_id}: {report.status}")
+    click.echo(
+        f"  chunks: {report.chunks_done} done now, {report.chunks_skipped} done before, "
+        f"{report.chunks_failed} failed, {report.chunks_pending} pending (of {report.chunks_total})"
+    )
+    click.echo(
+        f"  rows: {report.rows_fetched:,} fetched, {report.rows_upserted:,} upserted, "
+        f"{report.rows_out_of_range:,} outside the range, {report.rows_rejected:,} rejected"
+    )
+    click.echo(
+        f"  {report.seconds:.1f}s, {report.rows_per_second:,.0f} rows/s, {report.stats.total_requests} requests, "
+        f"peak RSS {report.peak_rss_mb:.0f} MB" + (f"; stages: {stages}" if stages else "")
+    )
+    for line in ([report.message] if report.message else []) + report.errors[:5]:
+        click.echo(f"  - {line}")
+    return 0 if report.status == "done" else 1
+
+
+@cli.command()
+@click.option("--quick", is_flag=True, help="a smaller version of every section (under a minute or two)")
+@click.option(
+    "--only",
+    "sections",
+    multiple=True,
+    type=click.Choice(["extract", "loader", "backfill", "daemon", "queries"]),
+    help="run only this section (repeatable)",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, writable=True),
+    metavar="FILE",
+    help="also write the figures as JSON",
+)
+def bench(quick: bool, sections: tuple[str, ...], json_path: str | None) -> None:
+    """Measure extraction, loading, backfill, daemon footprint and queries against their baselines."""
+    from pathlib import Path
+
+    from pipeline import bench as benchmarks
+
+    chosen = list(sections) or list(benchmarks.SECTIONS)
+    lines = benchmarks.run(chosen, quick, lambda line: click.echo(benchmarks.format_line(line)))
+    if json_path:
+        benchmarks.write_json(lines, Path(json_path), quick)
 
 
 @cli.command()
@@ -207,9 +376,10 @@ def _print_report(report: RunReport, counts: dict[str, int], settings: Settings)
         )
         for line in (job.errors + job.warnings)[:5]:
             echo(f"    - {line}")
-    echo("database " + settings.database.url + ": " + ", ".join(f"{t} {n}" for t, n in counts.items()))
-    path = settings.database.url.split(":///", 1)[-1]
-    echo(f"\nTry some SQL (sqlite3 {path}):")
+    url = settings.database.url
+    echo("database " + display_url(url) + ": " + ", ".join(f"{t} {n}" for t, n in counts.items()))
+    path = sqlite_path(url)
+    echo(f'\nTry some SQL (pipeline sql "…", or {f"sqlite3 {path}" if path else "psql"}):')
     for title, sql in TRY_QUERIES:
         echo(f"  -- {title}\n  {sql}")
 

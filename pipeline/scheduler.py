@@ -1,7 +1,9 @@
 """The daemon: an APScheduler 3 timetable from ``config.yaml``, run inside the asyncio loop.
 
-Start-up: take the database's daemon lock, migrate, mark runs left ``running`` by a dead process as failed,
-then start the scheduler and catch up any job whose last success is older than its period.
+Start-up: take the database's daemon lock (a flock for SQLite, an advisory lock for PostgreSQL), migrate,
+mark runs left ``running`` by a dead process as failed, then start the scheduler and catch up any job whose
+last success is older than its period. Should the PostgreSQL lock's connection close (a server restart),
+the daemon stops as on SIGTERM and exits 1, so that a supervisor restarts it under a fresh lock.
 
 Every job run goes through :class:`JobTracker`, which knows the in-flight tasks. On SIGTERM or SIGINT the
 scheduler is paused (no new runs), in-flight runs get ``schedule.shutdown_grace`` seconds to finish, then are
@@ -44,7 +46,7 @@ from pipeline.extract.http import make_session
 from pipeline.load.db import create_engine, migrate
 from pipeline.load.runs import last_runs, mark_abandoned, record_window, save_timetable
 from pipeline.load.upsert import Writer
-from pipeline.lock import DaemonLock
+from pipeline.lock import DEFAULT_CHECK_INTERVAL, DaemonLock, LockLost
 from pipeline.redaction import redact
 from pipeline.runner import JOBS, run_jobs
 
@@ -161,10 +163,12 @@ class Daemon:
         self.session: aiohttp.ClientSession | None = None
         self.scheduler: AsyncIOScheduler | None = None
         self.background: set[asyncio.Task[Any]] = set()
+        self.lock_check_interval = DEFAULT_CHECK_INTERVAL
+        self.lock_lost = False
 
     async def run(self) -> None:
         lock = DaemonLock(self.settings.database.url)
-        lock.acquire()
+        await lock.acquire()
         try:
             await migrate(self.settings.database.url)
             engine = create_engine(self.settings.database.url)
@@ -174,17 +178,28 @@ class Daemon:
                 abandoned = await mark_abandoned(self.writer)
                 if abandoned:
                     log.warning("marked %d run(s) left running by a previous process as failed", abandoned)
-                await self._serve()
+                await self._serve(lock)
             finally:
                 await self.session.close()
                 await engine.dispose()
         finally:
-            lock.release()
+            await lock.release()
+        if self.lock_lost:
+            raise LockLost(
+                "stopped: the connection holding the daemon lock closed (database restarted?); start the daemon again"
+            )
 
-    async def _serve(self) -> None:
+    async def _watch_lock(self, lock: DaemonLock) -> None:
+        await lock.wait_lost(self.lock_check_interval)
+        log.error("the connection holding the daemon lock closed: stopping, since another daemon may now start")
+        self.lock_lost = True
+        self.stop_event.set()
+
+    async def _serve(self, lock: DaemonLock) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_signal, sig)
+        watch = loop.create_task(self._watch_lock(lock))
         scheduler = self.scheduler = build_scheduler(self.settings, self.run_job)
         scheduler.add_listener(self._on_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
         scheduler.start()
@@ -199,14 +214,19 @@ class Daemon:
             if cancelled:
                 log.warning("cancelled %d run(s) that outlived the shutdown grace period", cancelled)
         finally:
+            watch.cancel()
             scheduler.shutdown(wait=False)
             await asyncio.sleep(0)
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
             if self.background:
                 await asyncio.wait(set(self.background), timeout=10)
+            await asyncio.gather(watch, return_exceptions=True)
             if self.writer is not None:
-                await save_timetable(self.writer, {}, os.getpid())
+                try:
+                    await save_timetable(self.writer, {}, os.getpid())
+                except Exception:
+                    log.warning("could not clear the timetable", exc_info=True)
         log.info("daemon stopped")
 
     def _on_signal(self, sig: signal.Signals) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from pipeline.config import Settings
 from pipeline.errors import ConfigError
-from pipeline.load.db import create_engine, sqlite_path
+from pipeline.load.db import create_engine, display_url, error_message, sqlite_path
 from pipeline.load.queries import table_counts
 from pipeline.load.quota import Usage
 from pipeline.load.runs import last_runs, load_timetable
@@ -84,20 +84,21 @@ async def collect_status(settings: Settings, now: datetime | None = None) -> Sta
     if path is not None and not path.exists():
         raise ConfigError(f"database.url: {path} does not exist yet; run 'pipeline migrate' or 'pipeline run'")
     now = now or datetime.now(UTC)
+    shown = display_url(url)
     engine = create_engine(url)
     try:
         async with engine.connect() as conn:
             names = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
         if "runs" not in names:
-            raise ConfigError(f"database.url: {url} has no pipeline tables; run 'pipeline migrate'")
+            raise ConfigError(f"database.url: {shown} has no pipeline tables; run 'pipeline migrate'")
         writer = Writer(engine)
         history = await last_runs(writer)
-        pid = daemon_pid(url)
+        pid = await daemon_pid(url, engine)
         timetable = await load_timetable(writer) if pid is not None and "daemon_jobs" in names else {}
         totals = await table_counts(engine)
         quota = await make_ledger(settings, writer).usage() if settings.sources.airkorea.enabled else []
-    except SQLAlchemyError as exc:
-        raise ConfigError(f"database.url: cannot read {url}: {str(exc).splitlines()[0]}") from None
+    except (SQLAlchemyError, OSError) as exc:  # asyncpg raises connection failures unwrapped
+        raise ConfigError(f"database.url: cannot read {shown}: {error_message(exc)}") from None
     finally:
         await engine.dispose()
     timezone = ZoneInfo(settings.schedule.timezone)
@@ -124,4 +125,4 @@ async def collect_status(settings: Settings, now: datetime | None = None) -> Sta
                 next_run_at=timetable.get(job),
             )
         )
-    return StatusReport(database=url, daemon_pid=pid, jobs=jobs, totals=totals, quota=quota)
+    return StatusReport(database=shown, daemon_pid=pid, jobs=jobs, totals=totals, quota=quota)

@@ -9,6 +9,11 @@ change to a view is a new migration. Their documentation lives in ``pipeline/loa
 
 AirKorea labels each hourly value with the end of its hour, so a KST day holds the values labelled
 01:00 … 24:00: the day of a reading is the KST date of ``measured_at`` minus one hour.
+
+Both dialects give the same answers: ``measured_at_kst`` is a KST wall-clock time (text in SQLite,
+``timestamp`` in PostgreSQL), ``kst_date`` a day (text / ``date``), and the means are double precision
+(PostgreSQL's ``avg()`` of an integer is ``numeric``, so the values are cast first: an exact integer sum
+divided once, as SQLite computes it).
 """
 
 from __future__ import annotations
@@ -37,11 +42,17 @@ def _kst_day(column: str, dialect: str) -> str:
     return f"date({column}, '+8 hours')"
 
 
+def _mean(column: str, dialect: str) -> str:
+    if dialect == "postgresql":
+        return f"avg(CAST({column} AS DOUBLE PRECISION))"
+    return f"avg({column})"
+
+
 def view_sql(dialect: str) -> dict[str, str]:
     kst = _kst("r.measured_at", dialect)
     day = _kst_day("r.measured_at", dialect)
     daily_columns = ",\n    ".join(
-        f"avg(r.{p}) AS {p}_mean, max(r.{p}) AS {p}_max, count(r.{p}) AS {p}_hours" for p in POLLUTANTS
+        f"{_mean(f'r.{p}', dialect)} AS {p}_mean, max(r.{p}) AS {p}_max, count(r.{p}) AS {p}_hours" for p in POLLUTANTS
     )
     return {
         "air_readings_kst": f"""

@@ -1,10 +1,20 @@
-"""Engines and migrations. SQLite gets WAL, a busy timeout and foreign keys on every connection."""
+"""Engines and migrations, for SQLite (the embedded default) and PostgreSQL (``postgresql+asyncpg://``).
+
+SQLite gets WAL, a busy timeout and foreign keys on every connection. PostgreSQL needs the optional asyncpg
+driver (``pip install 'pipeline[postgres]'``); its connections are checked before use (a long-running daemon
+outlives server restarts) and carry an ``application_name``.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import importlib.util
 import logging
 import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +33,46 @@ log = logging.getLogger(__name__)
 #: Milliseconds a connection waits for another writer before "database is locked".
 DEFAULT_BUSY_TIMEOUT_MS = 30_000
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+POSTGRES_INSTALL_HINT = "pip install 'pipeline[postgres]'"
+#: ``application_name`` of the pipeline's PostgreSQL connections (visible in ``pg_stat_activity``).
+APPLICATION_NAME = "pipeline"
+
+
+def backend(url: str) -> str:
+    """``sqlite`` or ``postgresql``."""
+    return make_url(url).get_backend_name()
+
+
+def display_url(url: str) -> str:
+    """The URL as it may be shown: the password, if any, masked."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def require_driver(url: str) -> None:
+    """A PostgreSQL URL needs asyncpg, an optional extra; say how to install it. Registers the password
+    with the redactor, so that it can never reach a log line or an error message."""
+    parsed = make_url(url)
+    if parsed.password:
+        redact.add(str(parsed.password))
+    if parsed.get_backend_name() == "postgresql" and importlib.util.find_spec("asyncpg") is None:
+        raise ConfigError(
+            f"database.url: PostgreSQL needs the asyncpg driver, which is not installed: {POSTGRES_INSTALL_HINT}"
+        )
+
+
+def prepare_database(url: str) -> None:
+    """Everything that can be checked before connecting: the driver, and a SQLite file's directory."""
+    require_driver(url)
+    prepare_sqlite_file(url)
+
+
+def error_message(exc: BaseException) -> str:
+    """One redacted line for a database error: the driver's own message, without SQLAlchemy's wrapping."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig) if orig is not None else str(exc)
+    text = re.sub(r"^\([\w.]+\) ", "", text)  # "(sqlalchemy.dialects.postgresql.asyncpg.Error) ..."
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return redact(first or type(exc).__name__)
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -58,9 +108,13 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """The application engine. On SQLite every connection gets the pragmas above."""
-    if make_url(url).get_backend_name() == "sqlite":
+    require_driver(url)
+    if backend(url) == "sqlite":
         prepare_sqlite_file(url)
         kwargs.setdefault("connect_args", {"timeout": DEFAULT_BUSY_TIMEOUT_MS / 1000})
+    else:
+        kwargs.setdefault("pool_pre_ping", True)
+        kwargs.setdefault("connect_args", {"server_settings": {"application_name": APPLICATION_NAME}})
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
@@ -75,14 +129,29 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+@contextmanager
+def _sqlite_migration_lock(url: str) -> Iterator[None]:
+    """Processes migrating one SQLite file at once take turns (Alembic's DDL there is not one transaction);
+    PostgreSQL's equivalent is the advisory lock that migrations/env.py takes."""
+    path = sqlite_path(url)
+    if path is None:
+        yield
+        return
+    with path.with_name(path.name + ".migrate.lock").open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # released when the file closes, or the process ends
+        yield
+
+
 def upgrade_sync(url: str, revision: str = "head") -> None:
     """Apply migrations (blocking; runs the async env.py on its own event loop)."""
-    if make_url(url).get_backend_name() == "sqlite":
-        prepare_sqlite_file(url)
+    prepare_database(url)
     try:
-        command.upgrade(alembic_config(url), revision)
+        with _sqlite_migration_lock(url):
+            command.upgrade(alembic_config(url), revision)
     except SQLAlchemyError as exc:
-        raise LoadError(redact(f"migration failed: {exc.__class__.__name__}: {exc}").splitlines()[0]) from None
+        raise LoadError(f"migration failed: {exc.__class__.__name__}: {error_message(exc)}") from None
+    except OSError as exc:  # the server is down or unreachable (asyncpg raises these unwrapped)
+        raise LoadError(f"migration failed: cannot connect to {display_url(url)}: {error_message(exc)}") from None
 
 
 async def migrate(url: str, revision: str = "head") -> None:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -10,10 +9,10 @@ from pipeline.load.upsert import Writer
 
 
 @pytest.fixture
-async def writer(tmp_path: Path) -> AsyncIterator[Writer]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
-    await migrate(url)
-    engine = create_engine(url)
+async def writer(db_url: str) -> AsyncIterator[Writer]:
+    """A Writer on a freshly migrated database of each backend (SQLite file, PostgreSQL database)."""
+    await migrate(db_url)
+    engine = create_engine(db_url)
     try:
         yield Writer(engine, chunk_size=100)
     finally:

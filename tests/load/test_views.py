@@ -12,6 +12,7 @@ from pipeline.load.upsert import Writer
 from pipeline.transform.airkorea import AirReading, AirStation
 from pipeline.transform.common import kst_label_to_utc
 from pipeline.transform.tmdb import Movie, MovieSnapshot
+from tests.backends import plain
 
 NULLS = {f.name: None for f in dataclasses.fields(AirReading)}
 
@@ -21,6 +22,7 @@ def reading(station: str, label: str, **values: object) -> AirReading:
 
 
 async def rows(writer: Writer, sql: str) -> list[dict[str, object]]:
+    """Rows as dicts, raw: each backend's own types (text or datetime, text or date)."""
     async with writer.engine.connect() as conn:
         return [dict(r) for r in (await conn.execute(text(sql))).mappings()]
 
@@ -43,7 +45,7 @@ async def test_air_readings_kst_and_the_24_00_boundary(writer: Writer) -> None:
     await load_air(writer)
     result = await rows(writer, "SELECT measured_at, measured_at_kst, kst_date FROM air_readings_kst "
                                 "WHERE station_name = '종로구' AND pm10 IN (1, 24, 100, 200) ORDER BY measured_at")  # fmt: skip
-    assert [(str(r["measured_at"]), str(r["measured_at_kst"]), str(r["kst_date"])) for r in result] == [
+    assert [(plain(r["measured_at"]), plain(r["measured_at_kst"]), plain(r["kst_date"])) for r in result] == [
         ("2026-11-26 15:00:00", "2026-11-27 00:00:00", "2026-11-26"),  # labelled 2026-11-26 24:00
         ("2026-11-26 16:00:00", "2026-11-27 01:00:00", "2026-11-27"),
         ("2026-11-27 15:00:00", "2026-11-28 00:00:00", "2026-11-27"),  # labelled 2026-11-27 24:00
@@ -53,7 +55,7 @@ async def test_air_readings_kst_and_the_24_00_boundary(writer: Writer) -> None:
 
 async def test_air_daily_means_and_valid_hours(writer: Writer) -> None:
     await load_air(writer)
-    result = {(r["station_name"], str(r["kst_date"])): r for r in await rows(writer, "SELECT * FROM air_daily")}
+    result = {(r["station_name"], plain(r["kst_date"])): r for r in await rows(writer, "SELECT * FROM air_daily")}
     full = result[("종로구", "2026-11-27")]
     assert full["hours"] == 24 and full["pm10_hours"] == 24
     assert full["pm10_mean"] == sum(range(1, 25)) / 24 and full["pm10_max"] == 24
@@ -67,7 +69,7 @@ async def test_air_daily_means_and_valid_hours(writer: Writer) -> None:
 async def test_air_latest_is_the_newest_reading_per_station(writer: Writer) -> None:
     await load_air(writer)
     result = await rows(writer, "SELECT station_name, sido_name, measured_at_kst, pm10 FROM air_latest ORDER BY 1")
-    assert [(r["station_name"], r["sido_name"], str(r["measured_at_kst"]), r["pm10"]) for r in result] == [
+    assert [(r["station_name"], r["sido_name"], plain(r["measured_at_kst"]), r["pm10"]) for r in result] == [
         ("세종읍", "세종", "2026-11-27 11:00:00", 41),
         ("종로구", "서울", "2026-11-28 01:00:00", 200),
     ]
@@ -93,6 +95,6 @@ async def test_movie_trend_and_now_playing_history(writer: Writer) -> None:
                                                   ("하나", 9.0, 9.0, 102)]  # fmt: skip
     history = {r["tmdb_id"]: r for r in await rows(writer, "SELECT * FROM now_playing_history")}
     assert history[1]["snapshots"] == 3 and history[2]["snapshots"] == 2
-    assert str(history[1]["first_seen_at"]) == "2026-11-20 01:00:00"
-    assert str(history[1]["last_seen_at"]) == "2026-11-22 01:00:00"
-    assert str(history[2]["last_seen_at"]) == "2026-11-21 01:00:00"
+    assert plain(history[1]["first_seen_at"]) == "2026-11-20 01:00:00"
+    assert plain(history[1]["last_seen_at"]) == "2026-11-22 01:00:00"
+    assert plain(history[2]["last_seen_at"]) == "2026-11-21 01:00:00"
