@@ -1,0 +1,55 @@
+"""`pipeline bench --quick`: a smoke test of the harness. It checks that every figure is produced and sane,
+not that targets are met (speed is measured by the benchmark, never by a timed test)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.bench import SECTIONS, Line, format_line, synthetic_readings
+
+
+@pytest.mark.slow
+def test_quick_bench_produces_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = subprocess.run([sys.executable, "-m", "pipeline", "bench", "--quick", "--json", str(out)], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    payload = json.loads(out.read_text(encoding="utf-8"))
+    assert payload["quick"] is True and payload["machine"]["cpus"] >= 1
+    lines = payload["lines"]
+    assert {line["section"] for line in lines} == set(SECTIONS)
+    for line in lines:
+        if line["value"] is None:  # an optional peer (dlt) that is not installed says so
+            assert "not installed" in line["note"]
+            continue
+        assert math.isfinite(line["value"]) and line["value"] >= 0, line
+        if line["ratio"] is not None:
+            assert math.isfinite(line["ratio"]) and line["ratio"] > 0, line
+        if line["target"] and line["target"] != "report":
+            assert isinstance(line["passed"], bool), line
+    by_name = {(line["section"], line["name"].split(",")[0]): line for line in lines}
+    extract = next(line for line in lines if line["section"] == "extract" and line["unit"] == "s")
+    assert extract["baseline"] == pytest.approx(0.2)  # ceil(100 / 10) × 20 ms
+    assert extract["value"] >= extract["baseline"]  # nothing beats the ideal bound
+    loader = [line for line in lines if line["section"] == "loader" and line["baseline"]]
+    assert len(loader) >= 2 and all(line["value"] > 1000 for line in loader)
+    backfill = next(line for line in lines if line["section"] == "backfill" and line["unit"] == "rows/s")
+    assert backfill["value"] > 0 and "rows" in backfill["name"]
+    assert any(line["section"] == "daemon" and line["unit"] == "MB" and 10 < line["value"] < 2000 for line in lines)
+    assert len([line for line in lines if line["section"] == "queries"]) == 3
+    assert by_name  # every line printed too
+    assert result.stdout.count("\n") >= len(lines)
+
+
+def test_format_line_and_synthetic_rows() -> None:
+    text = format_line(Line("loader", "x", 1234.5, "rows/s", 1000.0, "raw", 1.2345, "≥ 0.80", True))
+    assert "1,234" in text and "PASS" in text and "1.234" in text
+    rows = synthetic_readings(1000, stations=10)
+    assert len(rows) == 1000 and len({r.station_name for r in rows}) == 10
+    assert len({(r.station_name, r.measured_at) for r in rows}) == 1000  # unique keys: a fair upsert load
