@@ -7,6 +7,9 @@ Create Date: 2026-11-28 23:00:00
 The SQL is written per dialect (SQLite and PostgreSQL differ in date arithmetic) and frozen here: a later
 change to a view is a new migration. Their documentation lives in ``pipeline/load/views.py``.
 
+``air_latest`` says CROSS JOIN on purpose: SQLite then keeps the stations as the outer loop (one index lookup
+per station) whatever its statistics say; without it an unanalysed database scans every reading.
+
 AirKorea labels each hourly value with the end of its hour, so a KST day holds the values labelled
 01:00 … 24:00: the day of a reading is the KST date of ``measured_at`` minus one hour.
 
@@ -61,8 +64,9 @@ FROM air_readings r""",
         "air_latest": f"""
 SELECT s.sido_name, s.mang_name, r.*, {kst} AS measured_at_kst
 FROM air_stations s
-JOIN air_readings r ON r.station_name = s.station_name
- AND r.measured_at = (SELECT max(x.measured_at) FROM air_readings x WHERE x.station_name = s.station_name)""",
+CROSS JOIN air_readings r
+WHERE r.station_name = s.station_name
+  AND r.measured_at = (SELECT max(x.measured_at) FROM air_readings x WHERE x.station_name = s.station_name)""",
         "air_daily": f"""
 SELECT r.station_name, {day} AS kst_date, count(*) AS hours,
     {daily_columns}
