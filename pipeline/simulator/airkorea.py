@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from typing import Final
+import operator
+from collections.abc import Callable
+from typing import Final, Literal, cast
 
 from aiohttp import web
 
 from pipeline.simulator import data
 from pipeline.simulator.faults import DATA_GO_JSON_CONTENT_TYPE, DATA_GO_XML_CONTENT_TYPE, gateway_response
 from pipeline.simulator.state import SimulatorState
-
-Item = dict[str, str | None]
 
 DEFAULT_ROWS: Final = 10
 DEFAULT_PAGE: Final = 1
@@ -26,48 +25,114 @@ def key_valid(request: web.Request, state: SimulatorState) -> bool:
     return request.query.get("serviceKey") == state.data_go_key
 
 
-def _escape(value: str) -> str:
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+# ------------------------------------------------------------------------------------------------ bodies
+# Bodies are written straight from generated rows (``data.Row``, values already UTF-8): one item is
+# ``template % pick(row)``, with a template per (format, operation, ver, row shape) built on first use, ``null`` /
+# ``<coFlag/>`` baked in where that shape has None. The bytes are exactly those the original code produced with
+# ``json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))`` (compact, non-ASCII as UTF-8, like the
+# real API: tests/fixtures/airkorea/*.json) and with its XML writer; tests/simulator/test_airkorea_bodies.py
+# checks that against a copy of that code. Values need no escaping except station texts, which the rows carry
+# escaped for the format (``data.reading_row(..., fmt)``).
+
+Format = Literal["json", "xml"]
+Picker = Callable[[data.Row], tuple[bytes, ...]]
+
+_JSON_HEAD: Final = b'{"response":{"body":{"totalCount":%d,"items":['
+_JSON_TAIL: Final = b'],"pageNo":%d,"numOfRows":%d},"header":{"resultMsg":"NORMAL_CODE","resultCode":"00"}}}'
+_XML_HEAD: Final = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<response>\n  <header>\n    <resultCode>00</resultCode>\n'
+    b"    <resultMsg>NORMAL_CODE</resultMsg>\n  </header>\n  <body>\n"
+)
+_XML_TAIL: Final = (
+    b"    <numOfRows>%d</numOfRows>\n    <pageNo>%d</pageNo>\n    <totalCount>%d</totalCount>\n  </body>\n</response>\n"
+)
 
 
-def render_xml(total: int, items: list[Item], page: int, rows: int) -> str:
-    """The default XML body (``ctprvn_seoul_nover.xml``): null -> ``<coFlag/>``, paging after the items."""
-    parts = [
-        '<?xml version="1.0" encoding="UTF-8"?>\n<response>\n  <header>\n    <resultCode>00</resultCode>\n'
-        "    <resultMsg>NORMAL_CODE</resultMsg>\n  </header>\n  <body>\n"
-    ]
-    if items:
-        parts.append("    <items>\n")
-        for item in items:
-            parts.append("      <item>\n")
-            for key, value in item.items():
-                if value is None:
-                    parts.append(f"        <{key}/>\n")
-                else:
-                    parts.append(f"        <{key}>{_escape(value)}</{key}>\n")
-            parts.append("      </item>\n")
-        parts.append("    </items>\n")
-    else:
-        parts.append("    <items/>\n")
-    parts.append(
-        f"    <numOfRows>{rows}</numOfRows>\n    <pageNo>{page}</pageNo>\n"
-        f"    <totalCount>{total}</totalCount>\n  </body>\n</response>\n"
-    )
-    return "".join(parts)
+def _picker(positions: list[int]) -> Picker:
+    if len(positions) == 1:  # itemgetter of a single position returns the value, not a 1-tuple
+        (position,) = positions
+        return lambda row: (cast(bytes, row[position]),)
+    return cast(Picker, operator.itemgetter(*positions))
 
 
-def render(json_wanted: bool, total: int, items: list[Item], page: int, rows: int) -> web.Response:
-    if json_wanted:
-        envelope = {
-            "response": {
-                "body": {"totalCount": total, "items": items, "pageNo": page, "numOfRows": rows},
-                "header": {"resultMsg": "NORMAL_CODE", "resultCode": "00"},
-            }
-        }
-        text = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
-        return web.Response(body=text.encode(), headers={"Content-Type": DATA_GO_JSON_CONTENT_TYPE})
-    body = render_xml(total, items, page, rows).encode()
-    return web.Response(body=body, headers={"Content-Type": DATA_GO_XML_CONTENT_TYPE})
+def _item_template(fmt: Format, ctprvn: bool, ver: int, row: data.Row) -> tuple[bytes, Picker]:
+    """``(template, pick)`` writing the items shaped like ``row`` (same fields None) for ``fmt``."""
+    parts: list[str] = []
+    positions: list[int] = []
+    for key in data.KEY_ORDERS[(ctprvn, ver)]:
+        position = data.FIELD_POSITIONS[key]
+        null = row[position] is None
+        if fmt == "json":
+            parts.append(f'"{key}":null' if null else f'"{key}":"%s"')
+        else:
+            parts.append(f"        <{key}/>\n" if null else f"        <{key}>%s</{key}>\n")
+        if not null:
+            positions.append(position)
+    if fmt == "json":
+        return ("{" + ",".join(parts) + "}").encode(), _picker(positions)
+    return ("      <item>\n" + "".join(parts) + "      </item>\n").encode(), _picker(positions)
+
+
+# (format, ctprvn, ver) -> row shape -> item template; a few dozen shapes exist.
+_TEMPLATES: Final[dict[tuple[Format, bool, int], dict[bytes | None, tuple[bytes, Picker]]]] = {
+    (fmt, ctprvn, ver): {} for fmt in ("json", "xml") for ctprvn, ver in data.KEY_ORDERS
+}
+
+
+def _items(fmt: Format, ctprvn: bool, ver: int, rows: list[data.Row]) -> list[bytes]:
+    templates = _TEMPLATES[(fmt, ctprvn, ver)]
+    items: list[bytes] = []
+    for row in rows:
+        shape = row[data.SHAPE]
+        found = templates.get(shape)
+        if found is None:
+            found = templates[shape] = _item_template(fmt, ctprvn, ver, row)
+        template, pick = found
+        items.append(template % pick(row))
+    return items
+
+
+def render_body(
+    fmt: Format, total: int, rows: list[data.Row], ctprvn: bool, ver: int, page: int, per_page: int
+) -> bytes:
+    """The body of a page of ``rows`` (generated with station texts escaped for ``fmt``).
+
+    JSON: ``ctprvn_seoul_v1.5_numOfRows1.json``. XML (the default): ``ctprvn_seoul_nover.xml``, null ->
+    ``<coFlag/>``, no items -> ``<items/>``, paging after the items.
+    """
+    # The envelope goes into the one join over the items: a 3MONTH page is megabytes, and copying it a second
+    # time costs as much as writing all its items.
+    items = _items(fmt, ctprvn, ver, rows)
+    if fmt == "json":
+        head, tail = _JSON_HEAD % total, _JSON_TAIL % (page, per_page)
+        if not items:
+            return head + tail
+        items[0] = head + items[0]
+        items[-1] += tail
+        return b",".join(items)
+    tail = _XML_TAIL % (per_page, page, total)
+    if not items:
+        return b"".join((_XML_HEAD, b"    <items/>\n", tail))
+    return b"".join([_XML_HEAD, b"    <items>\n", *items, b"    </items>\n", tail])
+
+
+def ctprvn_body(fmt: Format, sido: str, index: int, ver: int, page: int, per_page: int) -> bytes:
+    """A ``getCtprvnRltmMesureDnsty`` body at hour ``index``."""
+    total, rows = data.ctprvn_rows(sido, index, ver, page, per_page, fmt)
+    return render_body(fmt, total, rows, True, ver, page, per_page)
+
+
+def msrstn_body(
+    fmt: Format, station: data.Station, newest: int, hours: int, ver: int, page: int, per_page: int
+) -> bytes:
+    """A ``getMsrstnAcctoRltmMesureDnsty`` body for one station, newest hour first."""
+    total, rows = data.msrstn_rows(station, newest, hours, ver, page, per_page, fmt)
+    return render_body(fmt, total, rows, False, ver, page, per_page)
+
+
+def _response(fmt: Format, body: bytes) -> web.Response:
+    content_type = DATA_GO_JSON_CONTENT_TYPE if fmt == "json" else DATA_GO_XML_CONTENT_TYPE
+    return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 def _positive_int(raw: str | None, default: int) -> int | None:
@@ -80,15 +145,15 @@ def _positive_int(raw: str | None, default: int) -> int | None:
     return value if value >= 1 else None
 
 
-def _common(request: web.Request) -> tuple[bool, int, int] | None:
-    """``(json wanted, pageNo, numOfRows)``, or None for a malformed paging parameter."""
+def _common(request: web.Request) -> tuple[Format, int, int] | None:
+    """``(format, pageNo, numOfRows)``, or None for a malformed paging parameter."""
     query = request.query
-    json_wanted = (query.get("returnType") or "").strip().lower() == "json"
+    fmt: Format = "json" if (query.get("returnType") or "").strip().lower() == "json" else "xml"
     rows = _positive_int(query.get("numOfRows"), DEFAULT_ROWS)
     page = _positive_int(query.get("pageNo"), DEFAULT_PAGE)
     if rows is None or page is None:
         return None
-    return json_wanted, page, rows
+    return fmt, page, rows
 
 
 async def ctprvn(request: web.Request, state: SimulatorState) -> web.StreamResponse:
@@ -96,14 +161,13 @@ async def ctprvn(request: web.Request, state: SimulatorState) -> web.StreamRespo
     common = _common(request)
     if common is None:
         return gateway_response("10")
-    json_wanted, page, rows = common
+    fmt, page, rows = common
     sido = request.query.get("sidoName")
     if not sido:
         return gateway_response("11")
     ver = data.parse_ver(request.query.get("ver"))
     newest = data.newest_hour(state.now())
-    total, items = data.ctprvn_page(sido, newest, ver, page, rows)
-    return render(json_wanted, total, items, page, rows)
+    return _response(fmt, ctprvn_body(fmt, sido, newest, ver, page, rows))
 
 
 async def msrstn(request: web.Request, state: SimulatorState) -> web.StreamResponse:
@@ -111,19 +175,19 @@ async def msrstn(request: web.Request, state: SimulatorState) -> web.StreamRespo
     common = _common(request)
     if common is None:
         return gateway_response("10")
-    json_wanted, page, rows = common
+    fmt, page, rows = common
     name = request.query.get("stationName")
     if not name:
         return gateway_response("11")
     hours = data.DATA_TERM_HOURS.get((request.query.get("dataTerm") or "DAILY").strip().upper())
     if hours is None:
         return gateway_response("10")
+    ver = data.parse_ver(request.query.get("ver"))
     station = data.stations_by_name().get(name)
     if station is None:
-        return render(json_wanted, 0, [], page, rows)
-    ver = data.parse_ver(request.query.get("ver"))
-    total, items = data.msrstn_page(station, data.newest_hour(state.now()), hours, ver, page, rows)
-    return render(json_wanted, total, items, page, rows)
+        return _response(fmt, render_body(fmt, 0, [], False, ver, page, rows))
+    newest = data.newest_hour(state.now())
+    return _response(fmt, msrstn_body(fmt, station, newest, hours, ver, page, rows))
 
 
 async def unknown_operation(request: web.Request) -> web.StreamResponse:

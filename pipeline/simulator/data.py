@@ -16,13 +16,13 @@ day index. Only ``popularity`` (and therefore the ranking) depends on the clock'
 from __future__ import annotations
 
 import functools
+import json
 import math
-import operator
 import random
 import string
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
-from typing import Final
+from typing import Final, Literal, NamedTuple
 
 from pipeline.simulator import vocab
 
@@ -286,6 +286,8 @@ _NO_KHAI: Final = 4  # khaiValue "-" / khaiGrade null with no flag
 _OTHER_FLAG: Final = 5  # a value present and flagged (점검및교정 / 장비점검 / 자료이상)
 _GRADE1H_GAP: Final = 6  # pm10Grade1h / pm25Grade1h "-" or null
 
+_WITH_KHAI: Final = (_NORMAL, _OTHER_FLAG, _GRADE1H_GAP)  # the states whose CAI is published
+
 _OTHER_FLAGS: Final = ("점검및교정", "장비점검", "자료이상")
 _COMM: Final = "통신장애"
 
@@ -319,16 +321,6 @@ def _cai(value: float, scale: tuple[float, float, float, float]) -> float:
     return min(500.0, 251.0 + 249.0 * (value - c3) / (c4 - c3))
 
 
-def _grade(value: float, c1: float, c2: float, c3: float) -> str:
-    if value <= c1:
-        return "1"
-    if value <= c2:
-        return "2"
-    if value <= c3:
-        return "3"
-    return "4"
-
-
 _PM10_SCALE: Final = (30.0, 80.0, 150.0, 600.0)
 _PM25_SCALE: Final = (15.0, 35.0, 75.0, 500.0)
 _O3_SCALE: Final = (300.0, 900.0, 1500.0, 6000.0)  # 1e-4 ppm
@@ -337,42 +329,239 @@ _SO2_SCALE: Final = (200.0, 500.0, 1500.0, 10000.0)
 _CO_SCALE: Final = (200.0, 900.0, 1500.0, 5000.0)  # 1e-2 ppm
 
 
-def reading(station: Station, index: int, ver: int) -> dict[str, str | None]:
-    """All fields of one hourly reading, before projection to a ``ver``'s field set.
+# ------------------------------------------------------------------------------------------------ rows
+# The 3MONTH backfill pulls ~1.5 million rows, so rows are generated as lists of ready-to-write UTF-8 values
+# (``reading_row``) that ``airkorea.py`` drops into cached per-key-order templates. Every float is computed by
+# the same expression, in the same operand order, as the straightforward formula it replaced, and every text is
+# byte-for-byte what formatting it would give: ``tests/simulator/reference_airkorea.py`` keeps that original code
+# and ``tests/simulator/test_airkorea_bodies.py`` checks the bodies against it.
+
+# Noise factors by hash byte, e.g. ``_NOISE_PM10[b] == 0.72 + 0.56 * (b / 255.0)``: the very floats the
+# per-row expressions computed, looked up instead.
+_NOISE_PM10: Final = tuple(0.72 + 0.56 * (b / 255.0) for b in range(256))
+_NOISE_PM25: Final = tuple(0.85 + 0.3 * (b / 255.0) for b in range(256))
+_NOISE_GAS: Final = tuple(0.7 + 0.6 * (b / 255.0) for b in range(256))  # SO2 and NO2
+_NOISE_CO: Final = tuple(0.8 + 0.4 * (b / 255.0) for b in range(256))
+_NOISE_O3: Final = tuple(0.75 + 0.5 * (b / 255.0) for b in range(256))
+
+# Texts by value. Integers: ``_INT_TEXT[n] == str(n).encode()``. Decimals: ``_DECIMALS_4[k]`` is k / 10**4 with
+# 4 decimals (b"0.0123"), and so on; ``_decimal_text`` explains when a lookup equals formatting the float.
+_TABLE_SIZE: Final = 4096
+_INT_TEXT: Final = tuple(b"%d" % n for n in range(_TABLE_SIZE))
+_DECIMALS_4: Final = tuple(b"%.4f" % (k / 10000) for k in range(_TABLE_SIZE))
+_DECIMALS_3: Final = tuple(b"%.3f" % (k / 1000) for k in range(_TABLE_SIZE))
+_DECIMALS_2: Final = tuple(b"%.2f" % (k / 100) for k in range(_TABLE_SIZE))
+_DECIMALS_1: Final = tuple(b"%.1f" % (k / 10) for k in range(_TABLE_SIZE))
+_NOT_A_TIE: Final = 0.5 - 1e-6
+
+# CAI sub-indices of the integer 24-hour PM values, by value (larger values fall back to _cai).
+_PM10_24_CAI: Final = tuple(_cai(v, _PM10_SCALE) for v in range(_TABLE_SIZE))
+_PM25_24_CAI: Final = tuple(_cai(v, _PM25_SCALE) for v in range(_TABLE_SIZE))
+
+# Canonical field order of a generated row: a reading's 25 fields, then the station's 4. Each response's key
+# order (``KEY_ORDERS``) is a projection of it.
+FIELDS: Final = (
+    *("dataTime", "so2Value", "coValue", "o3Value", "no2Value", "pm10Value", "pm25Value"),
+    *("pm10Value24", "pm25Value24"),
+    *("so2Grade", "coGrade", "o3Grade", "no2Grade", "pm10Grade", "pm25Grade", "pm10Grade1h", "pm25Grade1h"),
+    *("so2Flag", "coFlag", "o3Flag", "no2Flag", "pm10Flag", "pm25Flag"),
+    *("khaiValue", "khaiGrade"),
+    *("sidoName", "stationName", "stationCode", "mangName"),
+)
+READING_FIELDS: Final = 25  # FIELDS[:25] are the reading's, the rest the station's
+FIELD_POSITIONS: Final[dict[str, int]] = {name: position for position, name in enumerate(FIELDS)}
+# After the fields, a row carries its *shape*: a short name of its missing-value pattern (which fields are
+# None), the same for every row of that pattern, so that renderers can cache one template per shape.
+SHAPE: Final = len(FIELDS)
+
+Row = list[bytes | None]  # FIELDS' values as UTF-8 (None: JSON null / empty XML element), then the shape
+
+_F: Final = FIELD_POSITIONS
+_VALUES: Final = slice(_F["so2Value"], _F["pm25Value"] + 1)  # so2, co, o3, no2, pm10, pm25 (as the flags)
+_GAS_VALUES: Final = slice(_F["so2Value"], _F["no2Value"] + 1)
+_GAS_GRADES: Final = slice(_F["so2Grade"], _F["no2Grade"] + 1)
+_FLAGS: Final = slice(_F["so2Flag"], _F["pm25Flag"] + 1)
+_GAS_FLAGS: Final = slice(_F["so2Flag"], _F["no2Flag"] + 1)
+_PM10_VALUE: Final = _F["pm10Value"]
+_PM10_VALUE24: Final = _F["pm10Value24"]
+_PM25_VALUE24: Final = _F["pm25Value24"]
+_PM10_GRADE: Final = _F["pm10Grade"]
+_PM25_GRADE: Final = _F["pm25Grade"]
+_PM10_GRADE1H: Final = _F["pm10Grade1h"]
+_PM25_GRADE1H: Final = _F["pm25Grade1h"]
+_SO2_FLAG: Final = _F["so2Flag"]
+_PM10_FLAG: Final = _F["pm10Flag"]
+_KHAI_VALUE: Final = _F["khaiValue"]
+_KHAI_GRADE: Final = _F["khaiGrade"]
+
+_COMM_TEXT: Final = _COMM.encode()
+_COMM_FLAGS: Final = (_COMM_TEXT,) * 6
+_COMM_GAS_FLAGS: Final = (_COMM_TEXT,) * 4
+_OTHER_FLAG_TEXTS: Final = tuple(flag.encode() for flag in _OTHER_FLAGS)
+
+# Shapes, by state and the hash bits that pick its missing values (see the branches of ``reading_row``).
+_SHAPE_NORMAL: Final = b"normal"
+_SHAPE_GAS_OUTAGE: Final = b"gas-outage"
+_SHAPE_PM10_OUTAGE: Final = b"pm10-outage"
+_SHAPES_OUTAGE: Final = tuple(b"outage-%d" % bits for bits in range(16))  # by r2 & 0b1111
+_SHAPES_NO_KHAI: Final = (b"no-khai", b"no-khai-no-pm10grade")  # by r2 & 3 == 0
+_SHAPES_OTHER_FLAG: Final = tuple(b"flag-%d" % flag for flag in range(6))  # by r2 % 6
+_SHAPES_GRADE1H_GAP: Final = (b"grade1h-dash", b"grade1h-null")  # by r2 & 1
+
+# Station texts in a row: as they are ("raw", for dicts), escaped for JSON strings, or escaped for XML text.
+TextFormat = Literal["raw", "json", "xml"]
+
+
+def xml_escape(value: str) -> str:
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _station_texts(station: Station, fmt: TextFormat) -> tuple[bytes, bytes, bytes, bytes]:
+    def text(value: str) -> bytes:
+        if fmt == "json":
+            value = json.dumps(value, ensure_ascii=False)[1:-1]
+        elif fmt == "xml":
+            value = xml_escape(value)
+        return value.encode()
+
+    return text(station.sido), text(station.name), text(station.code), text(station.mang)
+
+
+class StationParams(NamedTuple):
+    """What a station's rows are computed from, precomputed once (``station_params``)."""
+
+    seed: int
+    outage_bp: int
+    pm10_base: float
+    pm25_ratio: float
+    so2_base: float
+    co_by_hod: tuple[float, ...]  # co_base * _CO_DIURNAL[hod], the product the row formula starts with
+    o3_by_hod: tuple[float, ...]
+    no2_by_hod: tuple[float, ...]
+    sido_index: int
+    texts: dict[TextFormat, tuple[bytes, bytes, bytes, bytes]]  # sidoName, stationName, stationCode, mangName
+
+
+def _station_params(s: Station) -> StationParams:
+    return StationParams(
+        seed=s.seed,
+        outage_bp=s.outage_bp,
+        pm10_base=s.pm10_base,
+        pm25_ratio=s.pm25_ratio,
+        so2_base=s.so2_base,
+        co_by_hod=tuple(s.co_base * d for d in _CO_DIURNAL),
+        o3_by_hod=tuple(s.o3_base * d for d in _O3_DIURNAL),
+        no2_by_hod=tuple(s.no2_base * d for d in _NO2_DIURNAL),
+        sido_index=s.sido_index,
+        texts={fmt: _station_texts(s, fmt) for fmt in ("raw", "json", "xml")},
+    )
+
+
+@functools.cache
+def _all_station_params() -> tuple[StationParams, ...]:
+    return tuple(_station_params(station) for station in stations())
+
+
+def station_params(station: Station) -> StationParams:
+    """Cached for the simulator's own stations, computed for any other ``Station`` (tests use variants)."""
+    everything = stations()
+    if station.index < len(everything) and everything[station.index] is station:
+        return _all_station_params()[station.index]
+    return _station_params(station)
+
+
+class HourFactors(NamedTuple):
+    """What a row needs that depends only on the sido and the hour (shared by all the sido's stations)."""
+
+    hour: int  # the hour index
+    hod: int
+    label: bytes  # dataTime
+    regional: float
+    pm_season: float
+    pm_diurnal: float
+    o3_season: float
+    scale: float  # 0.8 + 0.2 * regional: divides O3, multiplies NO2
+    pm25_damp: float  # 0.5 on heavy-episode days (regional > 2.4): coarse dust, relatively less PM2.5
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def hour_factors(sido_index: int, index: int) -> HourFactors:
+    hod = index % 24
+    regional_today, regional_tomorrow, pm_season, o3_season = _day_factors(sido_index, index // 24)
+    regional = regional_today + (regional_tomorrow - regional_today) * hod / 24.0
+    return HourFactors(
+        hour=index,
+        hod=hod,
+        label=data_time(index).encode(),
+        regional=regional,
+        pm_season=pm_season,
+        pm_diurnal=_PM_DIURNAL[hod],
+        o3_season=o3_season,
+        scale=0.8 + 0.2 * regional,
+        pm25_damp=0.5 if regional > 2.4 else 1.0,
+    )
+
+
+def _decimal_text(value: float, divisor: int, digits: int) -> bytes:
+    """``f"{value / divisor:.{digits}f}"`` as bytes (the fallback of the table lookups in ``reading_row``).
+
+    The lookup ``table[k]``, k = int(y + 0.5) with y = value * 10**digits / divisor (y = value or value / 10
+    here), is exact unless y is within 1e-6 of a rounding tie: formatting rounds the float ``value / divisor``,
+    which times 10**digits is within 1e-12 of y for these magnitudes, to the nearest integer k.
+    """
+    return b"%.*f" % (digits, value / divisor)
+
+
+def reading_row(p: StationParams, h: HourFactors, ver: int, fmt: TextFormat = "raw") -> Row:
+    """One hourly reading of a station: all FIELDS (projected to a ``ver``'s keys on output), then the shape.
 
     ``ver`` is -1 when absent, else the minor version (0 for 1.0 ... 5 for 1.5); it only sets the decimals.
+    ``fmt`` says how the station texts are escaped; no other value ever needs escaping.
     """
-    hod = index % 24
-    day = index // 24
-    r1 = mix32(station.seed ^ (index * 0x2545F491))
-    r2 = mix32(r1 + 0x6A09E667)
+    index, hod, label, regional, pm_season, pm_diurnal, o3_season, scale, pm25_damp = h
+    seed, outage_bp, pm10_base, pm25_ratio, so2_base, co_by_hod, o3_by_hod, no2_by_hod, _, texts = p
 
-    regional_today, regional_tomorrow, pm_season, o3_season = _day_factors(station.sido_index, day)
-    regional = regional_today + (regional_tomorrow - regional_today) * hod / 24.0
-    pm_daily = station.pm10_base * regional * pm_season
+    # r1 = mix32(seed ^ (index * 0x2545F491)), r2 = mix32(r1 + 0x6A09E667), written out: a call costs as much.
+    x = (seed ^ (index * 0x2545F491)) & 0xFFFFFFFF
+    x ^= x >> 16
+    x = (x * 0x85EBCA6B) & 0xFFFFFFFF
+    x ^= x >> 13
+    x = (x * 0xC2B2AE35) & 0xFFFFFFFF
+    r1 = x ^ (x >> 16)
+    x = (r1 + 0x6A09E667) & 0xFFFFFFFF
+    x ^= x >> 16
+    x = (x * 0x85EBCA6B) & 0xFFFFFFFF
+    x ^= x >> 13
+    x = (x * 0xC2B2AE35) & 0xFFFFFFFF
+    r2 = x ^ (x >> 16)
+    b2 = (r1 >> 8) & 0xFF
 
-    n1 = (r1 & 0xFF) / 255.0
-    n2 = ((r1 >> 8) & 0xFF) / 255.0
-    n3 = ((r1 >> 16) & 0xFF) / 255.0
-    n4 = (r1 >> 24) / 255.0
-    n5 = (r2 & 0xFF) / 255.0
-
-    pm10 = max(1, round(pm_daily * _PM_DIURNAL[hod] * (0.72 + 0.56 * n1)))
-    ratio = station.pm25_ratio * (0.5 if regional > 2.4 else 1.0)
-    pm25 = max(1, round(pm10 * ratio * (0.85 + 0.3 * n2)))
-    pm10_24 = max(1, round(pm_daily))
-    pm25_24 = max(1, round(pm_daily * ratio))
-    so2 = station.so2_base * (0.7 + 0.6 * n3)
-    co = station.co_base * _CO_DIURNAL[hod] * (0.8 + 0.4 * n4)
-    o3 = station.o3_base * _O3_DIURNAL[hod] * o3_season * (0.75 + 0.5 * n5) / (0.8 + 0.2 * regional)
-    no2 = station.no2_base * _NO2_DIURNAL[hod] * (0.7 + 0.6 * n2) * (0.8 + 0.2 * regional)
+    # ``round(v) or 1`` is ``max(1, round(v))`` for v >= 0, at half the cost.
+    pm_daily = pm10_base * regional * pm_season
+    pm10 = round(pm_daily * pm_diurnal * _NOISE_PM10[r1 & 0xFF]) or 1
+    ratio = pm25_ratio * pm25_damp
+    pm25 = round(pm10 * ratio * _NOISE_PM25[b2]) or 1
+    pm10_24 = round(pm_daily) or 1
+    pm25_24 = round(pm_daily * ratio) or 1
+    so2 = so2_base * _NOISE_GAS[(r1 >> 16) & 0xFF]
+    co = co_by_hod[hod] * _NOISE_CO[r1 >> 24]
+    o3 = o3_by_hod[hod] * o3_season * _NOISE_O3[r2 & 0xFF] / scale
+    no2 = no2_by_hod[hod] * _NOISE_GAS[b2] * scale
 
     # Which values are missing: outages come in blocks of a few hours, the rest is per row.
-    if mix32(station.seed + (index // 5) * 0x61C88647) % 10000 < station.outage_bp:
+    # The block test is mix32(seed + (index // 5) * 0x61C88647) % 10000 < outage_bp, written out.
+    x = (seed + (index // 5) * 0x61C88647) & 0xFFFFFFFF
+    x ^= x >> 16
+    x = (x * 0x85EBCA6B) & 0xFFFFFFFF
+    x ^= x >> 13
+    x = (x * 0xC2B2AE35) & 0xFFFFFFFF
+    if (x ^ (x >> 16)) % 10000 < outage_bp:
         state = _OUTAGE
     else:
         roll = (r2 >> 8) % 10000
-        if roll < 150:
+        if roll >= 520:
+            state = _NORMAL
+        elif roll < 150:
             state = _GAS_OUTAGE
         elif roll < 220:
             state = _PM10_OUTAGE
@@ -380,105 +569,131 @@ def reading(station: Station, index: int, ver: int) -> dict[str, str | None]:
             state = _NO_KHAI
         elif roll < 470:
             state = _OTHER_FLAG
-        elif roll < 520:
-            state = _GRADE1H_GAP
         else:
-            state = _NORMAL
-    missing = "" if (r2 >> 24) % 10 == 0 else "-"
+            state = _GRADE1H_GAP
+    missing = b"" if (r2 >> 24) % 10 == 0 else b"-"
 
+    # Decimal texts: so2/o3/no2 (1e-4 ppm) and co (1e-2 ppm) in ppm, with 4 and 2 decimals from ver 1.5 on, else
+    # 3 and 1. y is the value in units of the last decimal, looked up unless it is at a tie (``_decimal_text``).
     if ver >= 5:
-        so2_s = f"{so2 / 10000:.4f}"
-        co_s = f"{co / 100:.2f}"
-        o3_s = f"{o3 / 10000:.4f}"
-        no2_s = f"{no2 / 10000:.4f}"
+        gas_digits, gas_table, co_digits, co_table = 4, _DECIMALS_4, 2, _DECIMALS_2
+        so2_y, co_y, o3_y, no2_y = so2, co, o3, no2
     else:
-        so2_s = f"{so2 / 10000:.3f}"
-        co_s = f"{co / 100:.1f}"
-        o3_s = f"{o3 / 10000:.3f}"
-        no2_s = f"{no2 / 10000:.3f}"
+        gas_digits, gas_table, co_digits, co_table = 3, _DECIMALS_3, 1, _DECIMALS_1
+        so2_y, co_y, o3_y, no2_y = so2 / 10, co / 10, o3 / 10, no2 / 10
+    k = int(so2_y + 0.5)
+    if k < _TABLE_SIZE and -_NOT_A_TIE < so2_y - k < _NOT_A_TIE:
+        so2_text = gas_table[k]
+    else:
+        so2_text = _decimal_text(so2, 10000, gas_digits)
+    k = int(co_y + 0.5)
+    if k < _TABLE_SIZE and -_NOT_A_TIE < co_y - k < _NOT_A_TIE:
+        co_text = co_table[k]
+    else:
+        co_text = _decimal_text(co, 100, co_digits)
+    k = int(o3_y + 0.5)
+    if k < _TABLE_SIZE and -_NOT_A_TIE < o3_y - k < _NOT_A_TIE:
+        o3_text = gas_table[k]
+    else:
+        o3_text = _decimal_text(o3, 10000, gas_digits)
+    k = int(no2_y + 0.5)
+    if k < _TABLE_SIZE and -_NOT_A_TIE < no2_y - k < _NOT_A_TIE:
+        no2_text = gas_table[k]
+    else:
+        no2_text = _decimal_text(no2, 10000, gas_digits)
 
-    item: dict[str, str | None] = {
-        "dataTime": data_time(index),
-        "so2Value": so2_s,
-        "coValue": co_s,
-        "o3Value": o3_s,
-        "no2Value": no2_s,
-        "pm10Value": str(pm10),
-        "pm25Value": str(pm25),
-        "pm10Value24": str(pm10_24),
-        "pm25Value24": str(pm25_24),
-        "so2Grade": _grade(so2, 200.0, 500.0, 1500.0),
-        "coGrade": _grade(co, 200.0, 900.0, 1500.0),
-        "o3Grade": _grade(o3, 300.0, 900.0, 1500.0),
-        "no2Grade": _grade(no2, 300.0, 600.0, 2000.0),
-        "pm10Grade": _grade(pm10_24, 30.0, 80.0, 150.0),
-        "pm25Grade": _grade(pm25_24, 15.0, 35.0, 75.0),
-        "pm10Grade1h": _grade(pm10, 30.0, 80.0, 150.0),
-        "pm25Grade1h": _grade(pm25, 15.0, 35.0, 75.0),
-        "so2Flag": None,
-        "coFlag": None,
-        "o3Flag": None,
-        "no2Flag": None,
-        "pm10Flag": None,
-        "pm25Flag": None,
-    }
-    khai_parts = [
-        _cai(pm10_24, _PM10_SCALE),
-        _cai(pm25_24, _PM25_SCALE),
-        _cai(o3, _O3_SCALE),
-        _cai(no2, _NO2_SCALE),
+    row: Row = [
+        label,
+        so2_text,
+        co_text,
+        o3_text,
+        no2_text,
+        _INT_TEXT[pm10] if pm10 < _TABLE_SIZE else b"%d" % pm10,
+        _INT_TEXT[pm25] if pm25 < _TABLE_SIZE else b"%d" % pm25,
+        _INT_TEXT[pm10_24] if pm10_24 < _TABLE_SIZE else b"%d" % pm10_24,
+        _INT_TEXT[pm25_24] if pm25_24 < _TABLE_SIZE else b"%d" % pm25_24,
+        # Grades 1-4 (좋음/보통/나쁨/매우나쁨) from each pollutant's breakpoints.
+        b"1" if so2 <= 200.0 else b"2" if so2 <= 500.0 else b"3" if so2 <= 1500.0 else b"4",
+        b"1" if co <= 200.0 else b"2" if co <= 900.0 else b"3" if co <= 1500.0 else b"4",
+        b"1" if o3 <= 300.0 else b"2" if o3 <= 900.0 else b"3" if o3 <= 1500.0 else b"4",
+        b"1" if no2 <= 300.0 else b"2" if no2 <= 600.0 else b"3" if no2 <= 2000.0 else b"4",
+        b"1" if pm10_24 <= 30 else b"2" if pm10_24 <= 80 else b"3" if pm10_24 <= 150 else b"4",
+        b"1" if pm25_24 <= 15 else b"2" if pm25_24 <= 35 else b"3" if pm25_24 <= 75 else b"4",
+        b"1" if pm10 <= 30 else b"2" if pm10 <= 80 else b"3" if pm10 <= 150 else b"4",
+        b"1" if pm25 <= 15 else b"2" if pm25 <= 35 else b"3" if pm25 <= 75 else b"4",
+        None,  # so2Flag ... pm25Flag
+        None,
+        None,
+        None,
+        None,
+        None,
+        missing,  # khaiValue, khaiGrade: set below when the CAI is published
+        None,
+        *texts[fmt],
+        _SHAPE_NORMAL,
     ]
-    if so2 > 150.0 or co > 150.0:  # SO2 / CO only matter for the CAI when unusually high
-        khai_parts += (_cai(so2, _SO2_SCALE), _cai(co, _CO_SCALE))
 
-    if state == _NORMAL:
-        pass
+    if state in _WITH_KHAI:
+        khai_float = max(
+            _PM10_24_CAI[pm10_24] if pm10_24 < _TABLE_SIZE else _cai(pm10_24, _PM10_SCALE),
+            _PM25_24_CAI[pm25_24] if pm25_24 < _TABLE_SIZE else _cai(pm25_24, _PM25_SCALE),
+            _cai(o3, _O3_SCALE),
+            _cai(no2, _NO2_SCALE),
+        )
+        if so2 > 150.0 or co > 150.0:  # SO2 / CO only matter for the CAI when unusually high
+            khai_float = max(khai_float, _cai(so2, _SO2_SCALE), _cai(co, _CO_SCALE))
+        khai = round(khai_float)  # at most 500
+        row[_KHAI_VALUE] = _INT_TEXT[khai]
+        row[_KHAI_GRADE] = b"1" if khai <= 50 else b"2" if khai <= 100 else b"3" if khai <= 250 else b"4"
+        if state == _OTHER_FLAG:  # one value flagged (점검및교정 / 장비점검 / 자료이상)
+            row[_SO2_FLAG + r2 % 6] = _OTHER_FLAG_TEXTS[(r2 >> 3) % 3]
+            row[SHAPE] = _SHAPES_OTHER_FLAG[r2 % 6]
+        elif state == _GRADE1H_GAP:
+            gap = None if r2 & 1 else b"-"
+            row[_PM10_GRADE1H] = row[_PM25_GRADE1H] = gap
+            row[SHAPE] = _SHAPES_GRADE1H_GAP[r2 & 1]
     elif state == _OUTAGE:
-        for key in ("so2", "co", "o3", "no2", "pm10", "pm25"):
-            item[f"{key}Value"] = missing
-            item[f"{key}Flag"] = _COMM
-        for key in ("so2Grade", "coGrade", "o3Grade", "no2Grade", "pm10Grade1h"):
-            item[key] = None
-        item["pm25Grade1h"] = None if r2 & 1 else "-"
+        row[_VALUES] = (missing,) * 6
+        row[_FLAGS] = _COMM_FLAGS
+        row[_GAS_GRADES] = (None, None, None, None)
+        row[_PM10_GRADE1H] = None
+        row[_PM25_GRADE1H] = None if r2 & 1 else b"-"
         # The 24-hour PM grade can survive an outage (도봉구, 2024-03-06); PM2.5's usually does not.
         if r2 & 2:
-            item["pm10Grade"] = None
-            item["pm10Value24"] = missing
+            row[_PM10_GRADE] = None
+            row[_PM10_VALUE24] = missing
         if r2 & 12:
-            item["pm25Grade"] = None
-            item["pm25Value24"] = missing
-        khai_parts.clear()
+            row[_PM25_GRADE] = None
+            row[_PM25_VALUE24] = missing
+        row[SHAPE] = _SHAPES_OUTAGE[r2 & 0b1111]
     elif state == _GAS_OUTAGE:
-        for key in ("so2", "co", "o3", "no2"):
-            item[f"{key}Value"] = missing
-            item[f"{key}Flag"] = _COMM
-            item[f"{key}Grade"] = None
-        khai_parts.clear()
+        row[_GAS_VALUES] = (missing,) * 4
+        row[_GAS_FLAGS] = _COMM_GAS_FLAGS
+        row[_GAS_GRADES] = (None, None, None, None)
+        row[SHAPE] = _SHAPE_GAS_OUTAGE
     elif state == _PM10_OUTAGE:
-        item["pm10Value"] = missing
-        item["pm10Flag"] = _COMM
-        item["pm10Grade1h"] = None
-        khai_parts.clear()
-    elif state == _NO_KHAI:
-        khai_parts.clear()
+        row[_PM10_VALUE] = missing
+        row[_PM10_FLAG] = _COMM_TEXT
+        row[_PM10_GRADE1H] = None
+        row[SHAPE] = _SHAPE_PM10_OUTAGE
+    else:  # _NO_KHAI
         if r2 & 3 == 0:
-            item["pm10Grade"] = None
-    elif state == _OTHER_FLAG:
-        pollutant = ("so2", "co", "o3", "no2", "pm10", "pm25")[r2 % 6]
-        item[f"{pollutant}Flag"] = _OTHER_FLAGS[(r2 >> 3) % 3]
-    elif state == _GRADE1H_GAP:
-        gap = None if r2 & 1 else "-"
-        item["pm10Grade1h"] = gap
-        item["pm25Grade1h"] = gap
+            row[_PM10_GRADE] = None
+        row[SHAPE] = _SHAPES_NO_KHAI[r2 & 3 == 0]
+    return row
 
-    if khai_parts:
-        khai = round(max(khai_parts))
-        item["khaiValue"] = str(khai)
-        item["khaiGrade"] = _grade(khai, 50.0, 100.0, 250.0)
-    else:
-        item["khaiValue"] = missing
-        item["khaiGrade"] = None
-    return item
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode()
+
+
+def reading(station: Station, index: int, ver: int) -> dict[str, str | None]:
+    """All fields of one hourly reading, before projection to a ``ver``'s field set."""
+    row = reading_row(station_params(station), hour_factors(station.sido_index, index), ver)
+    return {name: _text(value) for name, value in zip(FIELDS[:READING_FIELDS], row, strict=False)}
+
+
+# ------------------------------------------------------------------------------------------------ items and pages
 
 
 def _keys(text: str) -> tuple[str, ...]:
@@ -538,13 +753,17 @@ def _key_order(ctprvn: bool, ver: int) -> tuple[str, ...]:
 KEY_ORDERS: Final[dict[tuple[bool, int], tuple[str, ...]]] = {
     (ctprvn, ver): _key_order(ctprvn, ver) for ctprvn in (True, False) for ver in range(-1, 6)
 }
-# C-level projection of a reading onto each key order (much cheaper than a dict comprehension per row).
-_PROJECTIONS: Final = {key: operator.itemgetter(*order) for key, order in KEY_ORDERS.items()}
+# Positions in a Row of each key order's values.
+KEY_POSITIONS: Final[dict[tuple[bool, int], tuple[int, ...]]] = {
+    key: tuple(FIELD_POSITIONS[name] for name in order) for key, order in KEY_ORDERS.items()
+}
 
 
-def _project(values: dict[str, str | None], ctprvn: bool, ver: int) -> dict[str, str | None]:
-    order = KEY_ORDERS[(ctprvn, ver)]
-    return dict(zip(order, _PROJECTIONS[(ctprvn, ver)](values), strict=True))
+def row_items(rows: list[Row], ctprvn: bool, ver: int) -> list[dict[str, str | None]]:
+    """Rows (with ``"raw"`` station texts) as response items: dicts in the operation's and ``ver``'s key order."""
+    order = zip(KEY_ORDERS[(ctprvn, ver)], KEY_POSITIONS[(ctprvn, ver)], strict=True)
+    pairs = tuple(order)
+    return [{name: _text(row[position]) for name, position in pairs} for row in rows]
 
 
 def parse_ver(raw: str | None) -> int:
@@ -562,24 +781,30 @@ def parse_ver(raw: str | None) -> int:
 
 def station_item(station: Station, index: int, ver: int, *, ctprvn: bool) -> dict[str, str | None]:
     """One item as ``getCtprvnRltmMesureDnsty`` (``ctprvn``) or ``getMsrstnAcctoRltmMesureDnsty`` emits it."""
-    values = reading(station, index, ver)
-    values["sidoName"] = station.sido
-    values["stationName"] = station.name
-    values["stationCode"] = station.code
-    values["mangName"] = station.mang
-    return _project(values, ctprvn, ver)
+    row = reading_row(station_params(station), hour_factors(station.sido_index, index), ver)
+    return row_items([row], ctprvn, ver)[0]
 
 
 def ctprvn_order(sido: str, index: int) -> list[Station]:
     """Stations of a sido (or 전국) in the hour's order: not alphabetical, reshuffled every hour."""
+    return list(_ctprvn_order(sido, index))
+
+
+@functools.lru_cache(maxsize=256)  # pages of the same hour share it
+def _ctprvn_order(sido: str, index: int) -> tuple[Station, ...]:
     group = stations_by_sido().get(sido, ())
     salt = index * 0x2C1B3C6D
     if sido == ALL_SIDOS:
         ordered: list[Station] = []
         for name in SIDOS:
             ordered.extend(sorted(stations_by_sido()[name], key=lambda s: mix32(s.seed ^ salt)))
-        return ordered
-    return sorted(group, key=lambda s: mix32(s.seed ^ salt))
+        return tuple(ordered)
+    return tuple(sorted(group, key=lambda s: mix32(s.seed ^ salt)))
+
+
+def clear_ctprvn_order_cache() -> None:
+    """Forget the cached station orders (the benchmark times the first request of an hour)."""
+    _ctprvn_order.cache_clear()
 
 
 def page_bounds(total: int, page: int, rows: int) -> tuple[int, int]:
@@ -587,30 +812,42 @@ def page_bounds(total: int, page: int, rows: int) -> tuple[int, int]:
     return start, min(total, start + rows)
 
 
+def ctprvn_rows(
+    sido: str, index: int, ver: int, page: int, rows: int, fmt: TextFormat = "raw"
+) -> tuple[int, list[Row]]:
+    """``(totalCount, rows)`` of one ``getCtprvnRltmMesureDnsty`` page at hour ``index``."""
+    ordered = _ctprvn_order(sido, index)
+    start, stop = page_bounds(len(ordered), page, rows)
+    params = _all_station_params()
+    factors = [hour_factors(sido_index, index) for sido_index in range(len(SIDOS))]
+    return len(ordered), [reading_row(params[s.index], factors[s.sido_index], ver, fmt) for s in ordered[start:stop]]
+
+
 def ctprvn_page(sido: str, index: int, ver: int, page: int, rows: int) -> tuple[int, list[dict[str, str | None]]]:
     """``(totalCount, items)`` of one ``getCtprvnRltmMesureDnsty`` page at hour ``index``."""
-    ordered = ctprvn_order(sido, index)
-    start, stop = page_bounds(len(ordered), page, rows)
-    return len(ordered), [station_item(s, index, ver, ctprvn=True) for s in ordered[start:stop]]
+    total, found = ctprvn_rows(sido, index, ver, page, rows)
+    return total, row_items(found, True, ver)
 
 
 DATA_TERM_HOURS: Final[dict[str, int]] = {"DAILY": 24, "MONTH": 30 * 24, "3MONTH": 92 * 24}
+
+
+def msrstn_rows(
+    station: Station, newest: int, hours: int, ver: int, page: int, rows: int, fmt: TextFormat = "raw"
+) -> tuple[int, list[Row]]:
+    """``(totalCount, rows)`` of one ``getMsrstnAcctoRltmMesureDnsty`` page, newest hour first."""
+    start, stop = page_bounds(hours, page, rows)
+    p = station_params(station)
+    sido_index = p.sido_index
+    return hours, [reading_row(p, hour_factors(sido_index, newest - offset), ver, fmt) for offset in range(start, stop)]
 
 
 def msrstn_page(
     station: Station, newest: int, hours: int, ver: int, page: int, rows: int
 ) -> tuple[int, list[dict[str, str | None]]]:
     """``(totalCount, items)`` of one ``getMsrstnAcctoRltmMesureDnsty`` page, newest hour first."""
-    start, stop = page_bounds(hours, page, rows)
-    order = KEY_ORDERS[(False, ver)]
-    project = _PROJECTIONS[(False, ver)]
-    extra = {"stationName": station.name, "stationCode": station.code, "mangName": station.mang}
-    items: list[dict[str, str | None]] = []
-    for offset in range(start, stop):
-        values = reading(station, newest - offset, ver)
-        values.update(extra)
-        items.append(dict(zip(order, project(values), strict=True)))
-    return hours, items
+    total, found = msrstn_rows(station, newest, hours, ver, page, rows)
+    return total, row_items(found, False, ver)
 
 
 # ================================================================================================ movies
