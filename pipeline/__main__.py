@@ -6,4 +6,5 @@ import sys
 
 from pipeline.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # guarded: backfill worker processes (spawn) import this module again
+    sys.exit(main())

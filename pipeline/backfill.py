@@ -20,9 +20,12 @@ import asyncio
 import json
 import logging
 import math
+import multiprocessing
+import os
 import resource
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
@@ -38,12 +41,12 @@ from pipeline.extract import tmdb as tmdb_extract
 from pipeline.extract.http import RequestStats, job_stats, make_session
 from pipeline.load.quota import next_kst_midnight
 from pipeline.load.runs import RunTotals, finish_run, start_run
-from pipeline.load.tables import air_stations, backfill_chunks, backfills
-from pipeline.load.upsert import Writer, dialect_insert
+from pipeline.load.tables import air_readings, air_stations, backfill_chunks, backfills
+from pipeline.load.upsert import Writer, dialect_insert, reading_rows
 from pipeline.redaction import redact
 from pipeline.runner import JobReport, RunContext, make_ledger, store_movie_list
-from pipeline.transform.airkorea import to_air_batch
-from pipeline.transform.common import KST
+from pipeline.transform.airkorea import AirStation, to_air_batch
+from pipeline.transform.common import KST, Reject
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +148,7 @@ class BackfillReport:
     seconds: float = 0.0
     stages: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: float = 0.0
+    worker_peak_rss_mb: float = 0.0
     message: str | None = None
     errors: list[str] = field(default_factory=list)
     stats: RequestStats = field(default_factory=RequestStats)
@@ -179,6 +183,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+def children_peak_rss_mb() -> float:
+    """The largest finished child process (the worker pool), in MB."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
 # --- ledger ---------------------------------------------------------------------------------------------
 
 
@@ -202,7 +211,7 @@ async def _open_backfill(
     chunk_ins = dialect_insert(writer.dialect, backfill_chunks).on_conflict_do_nothing(
         index_elements=["backfill_id", "chunk"]
     )
-    async with writer.lock, writer.engine.begin() as conn:
+    async with writer.transaction() as conn:
         await conn.execute(stmt)
         if chunks:
             await conn.execute(
@@ -251,12 +260,12 @@ async def _mark(
     if error is not None:
         values["error"] = redact(error)
     key = (backfill_chunks.c.backfill_id == backfill_id) & (backfill_chunks.c.chunk == chunk)
-    async with writer.lock, writer.engine.begin() as conn:
+    async with writer.transaction() as conn:
         await conn.execute(update(backfill_chunks).where(key).values(**values))
 
 
 async def _close_backfill(writer: Writer, backfill_id: str, status: str) -> None:
-    async with writer.lock, writer.engine.begin() as conn:
+    async with writer.transaction() as conn:
         await conn.execute(
             update(backfills).where(backfills.c.id == backfill_id).values(status=status, updated_at=datetime.now(UTC))
         )
@@ -329,9 +338,13 @@ async def backfill_airkorea(
     progress: Progress | None = None,
     session: aiohttp.ClientSession | None = None,
     now: Callable[[], datetime] | None = None,
+    workers: int | None = None,
 ) -> BackfillReport:
+    """``workers``: processes that parse and transform pages (default: one per CPU beyond the first; 0 = none)."""
     progress = progress or NoProgress()
     report = BackfillReport(plan.backfill_id, "airkorea", window=plan.window)
+    count = default_workers() if workers is None else workers
+    pool = ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn")) if count > 0 else None
     source = settings.sources.airkorea.model_copy(update={"num_of_rows": BACKFILL_ROWS})
     local = settings.model_copy(update={"sources": settings.sources.model_copy(update={"airkorea": source})})
     started = time.monotonic()
@@ -358,7 +371,7 @@ async def backfill_airkorea(
         progress.start(len(stations), done_before, "stations")
         await _run_chunks(
             todo,
-            lambda station: _air_chunk(writer, client, source, plan, run_id, station, report),
+            lambda station, done: _air_chunk(writer, client, source, plan, run_id, station, report, done, pool),
             source.concurrency,
             report,
             writer,
@@ -370,9 +383,17 @@ async def backfill_airkorea(
     finally:
         job_stats.reset(token)
         progress.stop()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+            report.worker_peak_rss_mb = children_peak_rss_mb()
         if session is None:
             await http.close()
     return await _finish(writer, report, run_id, started)
+
+
+def default_workers() -> int:
+    """Worker processes for parsing: the CPUs beyond the one that writes, at most 4."""
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
 def _paused(exc: QuotaError, now: datetime) -> str:
@@ -380,64 +401,126 @@ def _paused(exc: QuotaError, now: datetime) -> str:
     return f"paused by the daily quota ({exc}); run the same command after {resume:%Y-%m-%d %H:%M} KST to resume"
 
 
+@dataclass(frozen=True, slots=True)
+class StationRows:
+    """One station's series, parsed, filtered to the range and made into rows (in a worker process)."""
+
+    rows: list[tuple[Any, ...]]
+    stations: list[AirStation]
+    rejects: list[Reject]
+    fetched: int
+    out_of_range: int
+    complete: bool  # False: the series has more pages than this one (never with numOfRows=10000)
+    seconds: float  # parse + transform time in the worker
+
+
+def station_rows(body: bytes | list[dict[str, Any]], station: str, start: datetime, end: datetime, run_id: int,
+                 now: datetime, sqlite_form: bool) -> StationRows:  # fmt: skip
+    """Pure: a station page (raw JSON bytes, or items) → rows for ``air_readings``. Runs in a worker process."""
+    began = time.process_time()
+    if isinstance(body, bytes):
+        page = airkorea_extract.classify(200, {}, body, f"{airkorea_extract.STATION_OPERATION} {station}")
+        items, complete = page.items, page.total_count <= len(page.items)
+    else:
+        items, complete = body, True
+    batch = to_air_batch(items, station_name=station)
+    inside = [r for r in batch.readings if start <= r.measured_at <= end]
+    rows = reading_rows(inside, run_id, now, sqlite_form=sqlite_form)
+    return StationRows(rows, batch.stations, batch.rejects, len(items), len(batch.readings) - len(inside), complete,
+                       time.process_time() - began)  # fmt: skip
+
+
 async def _air_chunk(
-    writer: Writer, client: Any, source: Any, plan: AirPlan, run_id: int, station: str, report: BackfillReport
+    writer: Writer,
+    client: Any,
+    source: Any,
+    plan: AirPlan,
+    run_id: int,
+    station: str,
+    report: BackfillReport,
+    done: Done,
+    pool: Executor | None,
 ) -> int:
-    start, end = plan.days.start, plan.days.end
-    rows = 0
-    async for page in airkorea_extract.fetch_station_pages(client, station, source, plan.window):
-        report.rows_fetched += len(page.items)
-        began = time.monotonic()
-        batch = to_air_batch(page.items, station_name=station)
-        inside = [r for r in batch.readings if start <= r.measured_at <= end]
-        report.rows_out_of_range += len(batch.readings) - len(inside)
-        transformed = time.monotonic()
-        now = datetime.now(UTC)
-        if batch.stations:
-            await writer.upsert_air_stations(batch.stations, now)
-        written = await writer.upsert_air_readings(inside, run_id, now)
-        rejected = await writer.insert_rejects(batch.rejects, run_id)
-        report.add_time("transform", transformed - began)
-        report.add_time("load", time.monotonic() - transformed)
-        report.rows_rejected += rejected
-        rows += written
-    if not rows and not report.rows_fetched:
+    """One station: fetch its series (one page with numOfRows=10000), keep the range, write, mark done.
+
+    With a ``pool``, the page is parsed and transformed in a worker process while this process fetches and
+    writes the next ones: parsing and transforming cost as much CPU as writing, and one process has one GIL.
+    """
+    now = datetime.now(UTC)
+    sqlite_form = writer.prepare(air_readings).sql is not None
+    params = {"stationName": station, "dataTerm": plan.window, "ver": source.ver, "returnType": "json",
+              "numOfRows": str(BACKFILL_ROWS), "pageNo": "1"}  # fmt: skip
+    operation = airkorea_extract.STATION_OPERATION
+    body = await client.get(operation, params, operation, classify=airkorea_extract.raw_json_page)
+    began = time.monotonic()
+    args = (station, plan.days.start, plan.days.end, run_id, now, sqlite_form)
+    if isinstance(body, bytes) and pool is not None:
+        result = await asyncio.get_running_loop().run_in_executor(pool, station_rows, body, *args)
+    else:  # no pool, or a body that was parsed here already (XML, an empty 03 answer)
+        result = station_rows(body if isinstance(body, bytes) else body.items, *args)
+    if not result.complete:  # more rows than one page: take the careful paged path
+        items: list[dict[str, Any]] = []
+        async for page in airkorea_extract.fetch_station_pages(client, station, source, plan.window):
+            items.extend(page.items)
+        result = station_rows(items, *args)
+    report.rows_fetched += result.fetched
+    report.rows_out_of_range += result.out_of_range
+    if not result.fetched:
         log.warning("backfill: station %r returned no readings (unknown station name?)", station)
+    transformed = time.monotonic()
+    async with writer.transaction():  # the rows and the chunk's "done" commit together
+        if result.stations:
+            await writer.upsert_air_stations(result.stations, now)
+        rows = await writer.upsert_reading_rows(result.rows)
+        report.rows_rejected += await writer.insert_rejects(result.rejects, run_id)
+        await done(rows)
+    report.add_time("transform (worker CPU)" if pool is not None else "transform", result.seconds)
+    report.add_time("wait for transform", transformed - began)
+    report.add_time("load", time.monotonic() - transformed)
     return rows
+
+
+Done = Callable[[int], Awaitable[None]]
 
 
 async def _run_chunks(
     todo: Sequence[str],
-    work: Callable[[str], Any],
+    work: Callable[[str, Done], Awaitable[int]],
     concurrency: int,
     report: BackfillReport,
     writer: Writer,
     run_id: int,
     progress: Progress,
 ) -> None:
-    """Run chunks a few at a time; a quota stop lets running chunks end and leaves the rest pending."""
+    """Run chunks a few at a time; a quota stop lets running chunks end and leaves the rest pending.
+
+    ``work(chunk, done)`` writes the chunk's rows and calls ``done(rows)``, inside its last write transaction
+    when it can, so that a chunk is marked done exactly when its rows are committed.
+    """
     queue = list(reversed(todo))
     stop: list[QuotaError] = []
 
     async def worker() -> None:
         while queue and not stop:
             chunk = queue.pop()
-            await _mark(writer, report.backfill_id, chunk, "pending", run_id, attempt=True)
+
+            async def done(rows: int, chunk: str = chunk) -> None:
+                await _mark(writer, report.backfill_id, chunk, "done", run_id, rows=rows, attempt=True)
+
             try:
-                rows = await work(chunk)
+                rows = await work(chunk, done)
             except QuotaError as exc:
                 stop.append(exc)
-                await _mark(writer, report.backfill_id, chunk, "pending", run_id, error=str(exc))
+                await _mark(writer, report.backfill_id, chunk, "pending", run_id, error=str(exc), attempt=True)
                 return
             except SourceError as exc:
                 report.chunks_failed += 1
                 report.errors.append(f"{chunk}: {exc}")
-                await _mark(writer, report.backfill_id, chunk, "failed", run_id, error=str(exc))
+                await _mark(writer, report.backfill_id, chunk, "failed", run_id, error=str(exc), attempt=True)
                 progress.advance(1, 0)
                 continue
             report.chunks_done += 1
             report.rows_upserted += rows
-            await _mark(writer, report.backfill_id, chunk, "done", run_id, rows=rows)
             progress.advance(1, rows)
 
     await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
@@ -472,6 +555,10 @@ async def _finish(writer: Writer, report: BackfillReport, run_id: int, started: 
         "chunks_pending": report.chunks_pending,
         "chunks_skipped": report.chunks_skipped,
         "window": report.window,
+        "seconds_total": round(report.seconds, 3),
+        "stages": {k: round(v, 3) for k, v in report.stages.items()},
+        "peak_rss_mb": round(report.peak_rss_mb, 1),
+        "worker_peak_rss_mb": round(report.worker_peak_rss_mb, 1),
         **report.stats.as_dict(),
     }
     error = report.message or ("; ".join(report.errors[:5]) if report.errors else None)
@@ -531,7 +618,7 @@ async def backfill_tmdb(
         report.chunks_total, report.chunks_skipped = len(chunks), done_before
         progress.start(len(chunks), done_before, "page ranges")
 
-        async def chunk_work(chunk: str) -> int:
+        async def chunk_work(chunk: str, done: Done) -> int:
             low, high = (int(x) for x in chunk.removeprefix("pages ").split("-"))
             listed: list[tuple[dict[str, Any], int]] = []
             seen: set[int] = set()
@@ -548,6 +635,7 @@ async def backfill_tmdb(
                 ctx, job, listed, list_name="discover", language=tmdb.language, first_position=(low - 1) * 20 + 1
             )
             report.rows_rejected += job.rejected
+            await done(job.upserted)  # after its own short transactions: no lock is held across requests
             return job.upserted
 
         await _run_chunks(todo, chunk_work, 1, report, writer, run_id, progress)

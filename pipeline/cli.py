@@ -31,11 +31,10 @@ log = logging.getLogger("pipeline")
 
 TRY_QUERIES = (
     ("latest PM2.5 by province",
-     "SELECT s.sido_name, round(avg(r.pm25), 1) AS pm25, count(*) AS stations FROM air_readings r "
-     "JOIN air_stations s USING (station_name) WHERE r.measured_at = (SELECT max(measured_at) FROM air_readings) "
-     "GROUP BY s.sido_name ORDER BY pm25 DESC;"),
-    ("종로구, last 24 hours",
-     "SELECT measured_at, pm10, pm25, pm10_flag FROM air_readings WHERE station_name = '종로구' "
+     "SELECT sido_name, round(avg(pm25), 1) AS pm25, count(pm25) AS stations FROM air_latest "
+     "GROUP BY sido_name ORDER BY pm25 DESC;"),
+    ("종로구, last 24 hours (KST)",
+     "SELECT measured_at_kst, pm10, pm25, pm10_flag FROM air_readings_kst WHERE station_name = '종로구' "
      "ORDER BY measured_at DESC LIMIT 24;"),
     ("most popular movies now playing",
      "SELECT m.title, s.popularity, m.release_date, m.runtime FROM movie_snapshots s JOIN movies m USING (tmdb_id) "
@@ -278,8 +277,10 @@ def _print_backfill(report: Any) -> int:
     )
     click.echo(
         f"  {report.seconds:.1f}s, {report.rows_per_second:,.0f} rows/s, {report.stats.total_requests} requests, "
-        f"peak RSS {report.peak_rss_mb:.0f} MB" + (f"; stages: {stages}" if stages else "")
+        f"peak RSS {report.peak_rss_mb:.0f} MB (+ worker {report.worker_peak_rss_mb:.0f} MB)"
     )
+    if stages:
+        click.echo(f"  stages (summed over concurrent chunks): {stages}")
     for line in ([report.message] if report.message else []) + report.errors[:5]:
         click.echo(f"  - {line}")
     return 0 if report.status == "done" else 1

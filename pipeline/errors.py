@@ -22,7 +22,7 @@ wrapped third-party exceptions are re-raised ``from None``.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 ErrorClass = Literal["transient", "auth", "quota", "not_found", "bad_request"]
 
@@ -58,6 +58,17 @@ class SourceError(PipelineError):
         self.operation = operation
         self.status = status
         self.code = code
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # keyword-only arguments: rebuild from the state, so errors cross process boundaries (backfill workers)
+        return (_rebuild, (type(self), str(self), dict(self.__dict__)))
+
+
+def _rebuild(cls: type[SourceError], message: str, state: dict[str, Any]) -> SourceError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
 
 
 class TransientError(SourceError):

@@ -149,11 +149,8 @@ def upgrade() -> None:
             ["station_name"], ["air_stations.station_name"], name=op.f("fk_air_readings_station_name_air_stations")
         ),
         sa.PrimaryKeyConstraint("station_name", "measured_at", name=op.f("pk_air_readings")),
-        comment="One row per station-hour, upserted as AirKorea revises values.",
+        comment="One row per station-hour, upserted as AirKorea revises values. Key: (station_name, measured_at).",
     )
-    with op.batch_alter_table("air_readings", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_air_readings_measured_at"), ["measured_at"], unique=False)
-
     op.create_table(
         "movies",
         sa.Column("tmdb_id", sa.Integer(), autoincrement=False, nullable=False, comment="TMDB movie id"),
@@ -248,9 +245,6 @@ def downgrade() -> None:
 
     op.drop_table("rejects")
     op.drop_table("movies")
-    with op.batch_alter_table("air_readings", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_air_readings_measured_at"))
-
     op.drop_table("air_readings")
     with op.batch_alter_table("runs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_runs_job_started_at"))

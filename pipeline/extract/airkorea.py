@@ -166,6 +166,20 @@ def classify(status: int, headers: Mapping[str, str], raw: bytes | str, request:
     )
 
 
+def raw_json_page(status: int, headers: Mapping[str, str], raw: bytes | str, request: str) -> bytes | AirPage:
+    """A normal JSON page as raw bytes, left to parse elsewhere (a backfill's worker process); anything else
+    — an error envelope, XML, an HTTP error — goes through :func:`classify` here, which raises as usual.
+
+    AirKorea's JSON ends with its header, so a normal page is recognised from its last bytes.
+    """
+    if status == 200 and isinstance(raw, bytes) and raw[:1] == b"{" and _NORMAL_TAIL in raw[-160:].replace(b" ", b""):
+        return raw
+    return classify(status, headers, raw, request)
+
+
+_NORMAL_TAIL = b'"resultCode":"00"'
+
+
 def make_client(
     session: aiohttp.ClientSession,
     settings: AirKoreaSettings,

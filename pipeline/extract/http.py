@@ -163,8 +163,13 @@ class SourceClient:
             self.paused[operation] = error
             self._count("actions", f"{error.error_class}:paused_operation")
 
-    async def get(self, path: str, params: Mapping[str, str], operation: str) -> Any:
-        """GET ``base_url + path`` and return the classified body; retries transient failures."""
+    async def get(
+        self, path: str, params: Mapping[str, str], operation: str, classify: Classifier | None = None
+    ) -> Any:
+        """GET ``base_url + path`` and return the classified body; retries transient failures.
+
+        ``classify`` replaces the source's classifier for this request (a backfill takes raw bytes).
+        """
         if self.stopped is not None:
             raise self.stopped
         if operation in self.paused:
@@ -181,7 +186,9 @@ class SourceClient:
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._once(url, {**params, **self._auth_params}, operation, description)
+                    return await self._once(
+                        url, {**params, **self._auth_params}, operation, description, classify or self.classify
+                    )
         except SourceError as exc:
             if isinstance(exc, TransientError):
                 self._count("actions", "transient:gave_up")
@@ -209,7 +216,9 @@ class SourceClient:
         wait = state.next_action.sleep if state.next_action else 0.0
         log.warning("%s; retry %d in %.1fs", exc, state.attempt_number, wait)
 
-    async def _once(self, url: str, params: Mapping[str, str], operation: str, description: str) -> Any:
+    async def _once(
+        self, url: str, params: Mapping[str, str], operation: str, description: str, classify: Classifier
+    ) -> Any:
         async with self._semaphore:
             await self._limiter.acquire()
             # the source may have been stopped (auth) or the operation paused (quota) while this request waited
@@ -250,7 +259,7 @@ class SourceClient:
         fetched = time.monotonic()
         log.debug("%s %s -> %s in %.3fs", self.source, description, status, fetched - started)
         try:
-            return self.classify(status, headers, body, description)
+            return classify(status, headers, body, description)
         except SourceError as exc:
             exc.operation = exc.operation or operation
             exc.url = exc.url or description

@@ -30,6 +30,7 @@ from pipeline.redaction import redact
 
 log = logging.getLogger(__name__)
 
+DEFAULT_CACHE_KIB = 16_384
 #: Milliseconds a connection waits for another writer before "database is locked".
 DEFAULT_BUSY_TIMEOUT_MS = 30_000
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
@@ -103,6 +104,8 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA busy_timeout={DEFAULT_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # 16 MB of page cache instead of SQLite's 2 MB (allocated only as used): fewer page reads on large tables
+    cursor.execute(f"PRAGMA cache_size=-{DEFAULT_CACHE_KIB}")
     cursor.close()
 
 

@@ -90,7 +90,7 @@ class QuotaLedger:
         )
         key = (api_calls.c.operation == operation) & (api_calls.c.kst_date == day)
         try:
-            async with self.writer.lock, self.writer.engine.begin() as conn:
+            async with self.writer.transaction() as conn:
                 # write first: the transaction holds the write lock before it reads (no stale-snapshot upgrade)
                 await conn.execute(upsert)
                 row = (await conn.execute(select(api_calls.c.calls, api_calls.c.exhausted_at).where(key))).one()
@@ -110,7 +110,7 @@ class QuotaLedger:
             index_elements=["operation", "kst_date"],
             set_={"exhausted_at": ins.excluded.exhausted_at, "updated_at": ins.excluded.updated_at},
         )
-        async with self.writer.lock, self.writer.engine.begin() as conn:
+        async with self.writer.transaction() as conn:
             await conn.execute(stmt)
 
     async def usage(self) -> list[Usage]:

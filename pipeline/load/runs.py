@@ -42,7 +42,7 @@ def process_alive(pid: int) -> bool:
 
 async def start_run(writer: Writer, job: str, trigger: str, started_at: datetime | None = None) -> int:
     started = started_at or datetime.now(UTC)
-    async with writer.lock, writer.engine.begin() as conn:
+    async with writer.transaction() as conn:
         result = await conn.execute(
             runs.insert().values(
                 job=job, trigger=trigger, started_at=started, status="running", host=HOST, pid=os.getpid()
@@ -73,7 +73,7 @@ async def finish_run(
         "error": redact(error) if error else None,
         "details": redact(json.dumps(details, ensure_ascii=False, sort_keys=True)) if details else None,
     }
-    async with writer.lock, writer.engine.begin() as conn:
+    async with writer.transaction() as conn:
         await conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
 
 
@@ -88,7 +88,7 @@ async def record_window(
 ) -> int:
     """A scheduled window that did not run (``missed``, ``skipped``) or failed before it started."""
     now = datetime.now(UTC)
-    async with writer.lock, writer.engine.begin() as conn:
+    async with writer.transaction() as conn:
         result = await conn.execute(
             runs.insert().values(
                 job=job, trigger=trigger, started_at=scheduled_at, finished_at=now, status=status, error=redact(error)
@@ -110,7 +110,7 @@ async def mark_abandoned(writer: Writer) -> int:
     ]
     if not dead:
         return 0
-    async with writer.lock, writer.engine.begin() as conn:
+    async with writer.transaction() as conn:
         await conn.execute(
             update(runs)
             .where(runs.c.id.in_(dead), runs.c.status == "running")
@@ -163,7 +163,7 @@ async def last_runs(writer: Writer) -> dict[str, dict[str, Any]]:
 async def save_timetable(writer: Writer, next_runs: Mapping[str, datetime | None], pid: int) -> None:
     """Replace ``daemon_jobs`` with the running daemon's next fire times."""
     now = datetime.now(UTC)
-    async with writer.lock, writer.engine.begin() as conn:
+    async with writer.transaction() as conn:
         await conn.execute(delete(daemon_jobs))
         if next_runs:
             await conn.execute(

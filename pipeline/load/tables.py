@@ -197,9 +197,12 @@ air_readings = Table(
     Column("pm25_flag", Text, comment="status of the PM2.5 value; NULL when normal"),
     Column("run_id", Integer, ForeignKey("runs.id"), comment="the last run that wrote the row"),
     Column("updated_at", UTCDateTime, nullable=False, comment="when the row was last written (UTC)"),
-    comment="One row per station-hour, upserted as AirKorea revises values.",
+    comment="One row per station-hour, upserted as AirKorea revises values. Key: (station_name, measured_at).",
 )
-Index(None, air_readings.c.measured_at)
+# No index on measured_at alone, deliberately: every station's series covers the same hours, so a
+# station-by-station load (each run, each backfill chunk) would insert into that index at thousands of
+# scattered places, tripling the cost of an upsert (measured: 21 µs against 7 µs a row). The key
+# (station_name, measured_at) serves the per-station questions; the newest hour of all is air_latest.
 
 rejects = Table(
     "rejects",

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from dataclasses import fields as dataclass_fields
 from datetime import UTC, date, datetime
@@ -19,7 +21,7 @@ from typing import Any
 from sqlalchemy import Boolean, Date, Table, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from pipeline.errors import LoadError
 from pipeline.load.tables import UTCDateTime, air_readings, air_stations, movie_snapshots, movies, rejects
@@ -128,6 +130,10 @@ class Prepared:
         return out
 
 
+#: the connection of the write transaction open in this task, per writer (see Writer.transaction)
+_ACTIVE: ContextVar[tuple[Writer, AsyncConnection] | None] = ContextVar("active_write", default=None)
+
+
 class Writer:
     """The process's single database writer."""
 
@@ -158,6 +164,23 @@ class Writer:
             self._prepared[key] = Prepared(statement, table.name, columns, sql, encoders)
         return self._prepared[key]
 
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """One short write transaction under the writer's lock; writes made inside it join it.
+
+        Several writes that belong together (a backfill chunk's rows and its "done" mark) commit together.
+        """
+        active = _ACTIVE.get()
+        if active is not None and active[0] is self:
+            yield active[1]
+            return
+        async with self.lock, self.engine.begin() as conn:
+            token = _ACTIVE.set((self, conn))
+            try:
+                yield conn
+            finally:
+                _ACTIVE.reset(token)
+
     async def write(self, prepared: Prepared, rows: Sequence[Sequence[Any]], *, encoded: bool = False) -> int:
         """Upsert ``rows`` in chunks, one short transaction each; returns the rows sent.
 
@@ -168,11 +191,11 @@ class Writer:
             try:
                 if prepared.sql is not None:
                     params = chunk if encoded else prepared.encode(chunk)
-                    async with self.lock, self.engine.begin() as conn:
+                    async with self.transaction() as conn:
                         await conn.exec_driver_sql(prepared.sql, params)
                 else:
                     dicts = [dict(zip(prepared.columns, row, strict=True)) for row in chunk]
-                    async with self.lock, self.engine.begin() as conn:
+                    async with self.transaction() as conn:
                         await conn.execute(prepared.statement, dicts)
             except SQLAlchemyError as exc:
                 message = str(getattr(exc, "orig", None) or exc).splitlines()[0]
@@ -188,17 +211,13 @@ class Writer:
         return await self.write(prepared, rows)
 
     async def upsert_air_readings(self, readings: Sequence[AirReading], run_id: int, now: datetime) -> int:
+        sqlite_form = self.prepare(air_readings).sql is not None
+        return await self.upsert_reading_rows(reading_rows(readings, run_id, now, sqlite_form=sqlite_form))
+
+    async def upsert_reading_rows(self, rows: Sequence[Sequence[Any]]) -> int:
+        """Readings already made into rows by :func:`reading_rows` (possibly in another process)."""
         prepared = self.prepare(air_readings)
-        if prepared.sql is None:
-            fields = _READING_FIELDS
-            return await self.write(prepared, [(*fields(r), run_id, now) for r in readings])
-        # the hot path of every run and backfill: build SQLite's stored values in one pass
-        rest, times, stamp = _READING_REST, _SQLITE_TIMES, sqlite_datetime(now)
-        rows = [
-            (r.station_name, times.get(r.measured_at) or sqlite_datetime(r.measured_at), *rest(r), run_id, stamp)
-            for r in readings
-        ]
-        return await self.write(prepared, rows, encoded=True)
+        return await self.write(prepared, rows, encoded=prepared.sql is not None)
 
     async def upsert_movies(self, items: Sequence[Movie], run_id: int, now: datetime, *, details: bool = True) -> int:
         fields = _MOVIE_FIELDS
@@ -218,11 +237,29 @@ class Writer:
         now = datetime.now(UTC)
         rows = [{**asdict(r), "run_id": run_id, "created_at": now} for r in items]
         try:
-            async with self.lock, self.engine.begin() as conn:
+            async with self.transaction() as conn:
                 await conn.execute(rejects.insert(), rows)
         except SQLAlchemyError as exc:
             raise LoadError(redact(f"writing rejects failed: {exc}").splitlines()[0]) from None
         return len(rows)
+
+
+def reading_rows(
+    readings: Sequence[AirReading], run_id: int, now: datetime, *, sqlite_form: bool
+) -> list[tuple[Any, ...]]:
+    """``air_readings`` rows in column order. Pure, so a worker process can build them.
+
+    ``sqlite_form``: the values SQLite stores (UTC text times) in one pass — the hot path of every run and
+    backfill; otherwise Python values for the dialect's own parameter processing.
+    """
+    if not sqlite_form:
+        fields = _READING_FIELDS
+        return [(*fields(r), run_id, now) for r in readings]
+    rest, times, stamp = _READING_REST, _SQLITE_TIMES, sqlite_datetime(now)
+    return [
+        (r.station_name, times.get(r.measured_at) or sqlite_datetime(r.measured_at), *rest(r), run_id, stamp)
+        for r in readings
+    ]
 
 
 def _check_order(table: Table, fields: Sequence[str], extra: Sequence[str], prefix: Sequence[str] = ()) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, TypedDict
 
 from pipeline.errors import RecordError
@@ -150,6 +151,15 @@ _PLAN: tuple[tuple[str, dict[object, Any], Callable[[object, str], Any]], ...] =
 )
 
 
+_FIELD_VALUES = itemgetter(*(field for field, _cache, _parse in _PLAN))
+_CACHES = tuple(cache for _field, cache, _parse in _PLAN)
+_MISSES = (_MISS,) * len(_PLAN)
+
+
+def _hashable(value: object) -> bool:
+    return value is None or isinstance(value, str | int | float)
+
+
 def _parse_slow(value: object, field: str, cache: dict[object, Any], parse: Callable[[object, str], Any]) -> Any:
     result = parse(value, field)  # raises RecordError: the item goes to rejects
     if value.__class__ is str:
@@ -189,7 +199,10 @@ def to_air_reading(raw: Mapping[str, Any], station_name: str | None = None) -> A
     name = get("stationName")
     if name.__class__ is not str or not name or name in _FAST_MISSING or name != name.strip():
         name = _station_name(raw, station_name)
-    values = [cache.get(get(field), _MISS) for field, cache, _parse in _PLAN]
+    try:  # every field present (ver 1.5) and hashable: two C-level passes over the 24 fields
+        values = list(map(dict.get, _CACHES, _FIELD_VALUES(raw), _MISSES))
+    except (KeyError, TypeError):
+        values = [cache.get(get(field), _MISS) if _hashable(get(field)) else _MISS for field, cache, _p in _PLAN]
     if _MISS in values:
         for index, (field, cache, parse) in enumerate(_PLAN):
             if values[index] is _MISS:
