@@ -18,35 +18,20 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.bench import simulator_process
 from pipeline.simulator import SIM_DATA_GO_KEY, SIM_TMDB_API_KEY
-from tests.e2e.test_daemon import free_port, wait
 
 PIPELINE = [sys.executable, "-m", "pipeline"]
 CLOCK = "2026-11-28T09:30:00+09:00"
 
 
 @pytest.fixture
-def slow_simulator() -> Iterator[int]:
-    port = free_port()
-    proc = subprocess.Popen([*PIPELINE, "simulate", "--port", str(port), "--latency-ms", "40", "--clock", CLOCK],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-
-    def listening() -> bool:
-        import socket
-
-        with socket.socket() as sock:
-            return sock.connect_ex(("127.0.0.1", port)) == 0
-
-    try:
-        wait(listening, 30, "the simulator")
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(10)
+def slow_simulator() -> Iterator[str]:
+    with simulator_process(40, CLOCK) as base:
+        yield base
 
 
-def setup(tmp_path: Path, port: int, data_term: str = "DAILY") -> dict[str, str]:
-    base = f"http://127.0.0.1:{port}"
+def setup(tmp_path: Path, base: str, data_term: str = "DAILY") -> dict[str, str]:
     (tmp_path / "config.yaml").write_text(
         f"""
 database: {{url: "sqlite+aiosqlite:///{tmp_path / "p.db"}", chunk_size: 200}}
@@ -71,7 +56,7 @@ COUNTS = (
 )
 
 
-def test_sigkill_at_ten_points_then_an_exact_rerun(slow_simulator: int, tmp_path: Path) -> None:
+def test_sigkill_at_ten_points_then_an_exact_rerun(slow_simulator: str, tmp_path: Path) -> None:
     env = setup(tmp_path, slow_simulator)
     # the rows a complete run writes, in a separate database
     reference = tmp_path / "reference"
@@ -117,7 +102,7 @@ def test_sigkill_at_ten_points_then_an_exact_rerun(slow_simulator: int, tmp_path
     assert 1 <= abandoned <= kills  # a kill during start-up leaves no run behind
 
 
-def test_readers_never_see_locked_and_never_block_the_writer(slow_simulator: int, tmp_path: Path) -> None:
+def test_readers_never_see_locked_and_never_block_the_writer(slow_simulator: str, tmp_path: Path) -> None:
     env = setup(tmp_path, slow_simulator, data_term="MONTH")
     subprocess.run([*PIPELINE, "migrate"], cwd=tmp_path, env=env, check=True, capture_output=True, timeout=120)
     errors: list[str] = []

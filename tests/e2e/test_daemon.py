@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,15 +15,10 @@ from urllib.parse import quote
 
 import pytest
 
+from pipeline.bench import simulator_process
 from pipeline.simulator import SIM_DATA_GO_KEY, SIM_TMDB_API_KEY
 
 PIPELINE = [sys.executable, "-m", "pipeline"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait(predicate: object, timeout: float = 60.0, what: str = "condition") -> None:
@@ -36,26 +30,14 @@ def wait(predicate: object, timeout: float = 60.0, what: str = "condition") -> N
 
 
 @pytest.fixture
-def simulator() -> Iterator[int]:
-    port = free_port()
-    proc = subprocess.Popen([*PIPELINE, "simulate", "--port", str(port), "--latency-ms", "250"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-
-    def listening() -> bool:
-        with socket.socket() as sock:
-            return sock.connect_ex(("127.0.0.1", port)) == 0
-
-    try:
-        wait(listening, 30, "the simulator")
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(10)
+def simulator() -> Iterator[str]:
+    with simulator_process(250) as base:
+        yield base
 
 
 @pytest.fixture
-def workdir(tmp_path: Path, simulator: int) -> tuple[Path, dict[str, str]]:
-    base = f"http://127.0.0.1:{simulator}"
+def workdir(tmp_path: Path, simulator: str) -> tuple[Path, dict[str, str]]:
+    base = simulator
     (tmp_path / "config.yaml").write_text(
         f"""
 database: {{url: "sqlite+aiosqlite:///{tmp_path / "p.db"}"}}
