@@ -17,6 +17,8 @@ written as soon as it is parsed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import json
 import logging
 import math
@@ -341,6 +343,7 @@ async def backfill_airkorea(
     workers: int | None = None,
 ) -> BackfillReport:
     """``workers``: processes that parse and transform pages (default: one per CPU beyond the first; 0 = none)."""
+    limit_malloc_arenas()
     progress = progress or NoProgress()
     report = BackfillReport(plan.backfill_id, "airkorea", window=plan.window)
     count = default_workers() if workers is None else workers
@@ -389,6 +392,16 @@ async def backfill_airkorea(
         if session is None:
             await http.close()
     return await _finish(writer, report, run_id, started)
+
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Cap glibc's malloc arenas (one per thread by default, each keeping its own freed memory): the
+    database and HTTP threads of a long backfill otherwise hold on to many megabytes they no longer use."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas)
+
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter number
 
 
 def default_workers() -> int:
