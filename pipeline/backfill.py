@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import gc
 import json
 import logging
 import math
@@ -347,7 +348,11 @@ async def backfill_airkorea(
     progress = progress or NoProgress()
     report = BackfillReport(plan.backfill_id, "airkorea", window=plan.window)
     count = default_workers() if workers is None else workers
-    pool = ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn")) if count > 0 else None
+    pool = (
+        ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_setup)
+        if count > 0
+        else None
+    )
     source = settings.sources.airkorea.model_copy(update={"num_of_rows": BACKFILL_ROWS})
     local = settings.model_copy(update={"sources": settings.sources.model_copy(update={"airkorea": source})})
     started = time.monotonic()
@@ -402,6 +407,12 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
 
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter number
+
+
+def _worker_setup() -> None:
+    """Parse workers build millions of short-lived dicts and tuples with no reference cycles: the cyclic
+    garbage collector would only rescan them (about 6% of the worker's CPU, measured); refcounting frees them."""
+    gc.disable()
 
 
 def default_workers() -> int:
