@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 from logging.config import fileConfig
+from typing import Any
 
 from alembic import context
-from sqlalchemy import pool, text
+from sqlalchemy import event, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
@@ -45,7 +46,9 @@ def run_migrations_offline() -> None:
 
 
 def do_run_migrations(connection: Connection) -> None:
-    _configure(connection=connection)
+    # SQLite: the whole upgrade is one transaction too (BEGIN emitted below), so a process killed half-way
+    # leaves the database as it was, never half-migrated with tables that block the next attempt.
+    _configure(connection=connection, transactional_ddl=True)
     with context.begin_transaction():
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
@@ -57,6 +60,16 @@ async def run_async_migrations() -> None:
     engine = async_engine_from_config(
         config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.", poolclass=pool.NullPool
     )
+    if engine.dialect.name == "sqlite":
+        # Python's sqlite3 does not put DDL in a transaction; take over BEGIN (SQLAlchemy's documented recipe)
+        @event.listens_for(engine.sync_engine, "connect")
+        def _no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
     try:
         async with engine.connect() as connection:
             await connection.run_sync(do_run_migrations)
