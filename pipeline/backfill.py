@@ -61,6 +61,7 @@ WINDOWS: dict[DataTerm, timedelta] = {
 }
 BACKFILL_ROWS = 10_000  # numOfRows for a station series: 3MONTH (~2,200 rows) in one call
 TMDB_CHUNK_PAGES = 10
+MIN_STATIONS_FOR_WORKERS = 8
 PUBLISH_DELAY = timedelta(minutes=15)  # AirKorea publishes an hour about 15 minutes after it ends
 
 Source = Literal["airkorea", "tmdb"]
@@ -347,7 +348,9 @@ async def backfill_airkorea(
     limit_malloc_arenas()
     progress = progress or NoProgress()
     report = BackfillReport(plan.backfill_id, "airkorea", window=plan.window)
-    count = default_workers() if workers is None else workers
+    if workers is None:  # a worker process costs about a second to start: worth it from a few stations on
+        workers = default_workers() if len(plan.stations) >= MIN_STATIONS_FOR_WORKERS or plan.need_station_list else 0
+    count = workers
     pool = (
         ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_setup)
         if count > 0
