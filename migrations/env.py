@@ -65,6 +65,11 @@ async def run_async_migrations() -> None:
         @event.listens_for(engine.sync_engine, "connect")
         def _no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            # WAL from the database's birth: switching a busy database to WAL later needs it to itself
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
 
         @event.listens_for(engine.sync_engine, "begin")
         def _begin(conn: Connection) -> None:
