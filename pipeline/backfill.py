@@ -37,7 +37,7 @@ from typing import Any, Literal, Protocol
 import aiohttp
 from sqlalchemy import select, update
 
-from pipeline.config import NATIONWIDE, DataTerm, Secrets, Settings
+from pipeline.config import NATIONWIDE, SIDOS, DataTerm, Secrets, Settings
 from pipeline.errors import ConfigError, QuotaError, SourceError
 from pipeline.extract import airkorea as airkorea_extract
 from pipeline.extract import tmdb as tmdb_extract
@@ -311,8 +311,8 @@ async def plan_airkorea(
     if not settings.sources.airkorea.enabled:
         raise ConfigError("sources.airkorea.enabled is false: enable it to backfill AirKorea")
     for sido in sidos:
-        if sido not in (*airkorea_sidos(), NATIONWIDE):
-            raise ConfigError(f"--sido {sido!r}: not a province; use one of {', '.join(airkorea_sidos())}")
+        if sido not in (*SIDOS, NATIONWIDE):
+            raise ConfigError(f"--sido {sido!r}: not a province; use one of {', '.join(SIDOS)}")
     selection, arguments = _selection(stations, sidos, all_stations)
     window = choose_window(days, now or datetime.now(UTC))
     chosen = list(dict.fromkeys(s.strip() for s in stations if s.strip()))
@@ -325,12 +325,6 @@ async def plan_airkorea(
             fetch_sidos = [NATIONWIDE] if all_stations or NATIONWIDE in sidos else list(sidos)
     backfill_id = f"airkorea:{days.first}..{days.last}:{selection}"
     return AirPlan(backfill_id, days, window, chosen, need_list, fetch_sidos, arguments | {"window": window})
-
-
-def airkorea_sidos() -> tuple[str, ...]:
-    from pipeline.config import SIDOS
-
-    return SIDOS
 
 
 async def backfill_airkorea(

@@ -8,7 +8,6 @@ single-writer rule inside the process (other processes wait on the busy timeout)
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -281,7 +280,3 @@ _check_order(movies, _MOVIE_NAMES, ("details_fetched", "first_seen_at", "updated
 _SNAPSHOT_NAMES = [f.name for f in dataclass_fields(MovieSnapshot) if f.name not in ("tmdb_id", "list_name")]
 _SNAPSHOT_VALUES = attrgetter(*_SNAPSHOT_NAMES)
 _check_order(movie_snapshots, _SNAPSHOT_NAMES, (), prefix=("run_id", "tmdb_id", "list_name", "captured_at"))
-
-
-def to_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
