@@ -120,10 +120,7 @@ async def _daemon(settings: Settings, secrets: Secrets, simulate: bool) -> None:
         return
     from pipeline.offline import simulated
 
-    async with simulated(settings) as (local, sim_secrets, simulator):
-        log.info(
-            "simulator serving TMDB at %s and AirKorea at %s", simulator.tmdb_base_url, simulator.airkorea_base_url
-        )
+    async with simulated(settings) as (local, sim_secrets, _simulator):
         await run_daemon(local, sim_secrets)
 
 
@@ -136,10 +133,7 @@ async def _run_once(
         return await run_once(settings, secrets, jobs)
     from pipeline.offline import simulated
 
-    async with simulated(settings) as (local, sim_secrets, simulator):
-        log.info(
-            "simulator serving TMDB at %s and AirKorea at %s", simulator.tmdb_base_url, simulator.airkorea_base_url
-        )
+    async with simulated(settings) as (local, sim_secrets, _simulator):
         return await run_once(local, sim_secrets, jobs)
 
 

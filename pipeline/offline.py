@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from pipeline.config import Secrets, Settings
 from pipeline.simulator import SIM_DATA_GO_KEY, SIM_TMDB_READ_TOKEN, Simulator, SimulatorState
+
+log = logging.getLogger(__name__)
 
 
 @asynccontextmanager
@@ -16,6 +19,7 @@ async def simulated(
     """Start the simulator, and yield settings and secrets that point every source at it."""
     simulator = Simulator(state)
     await simulator.start()
+    log.info("simulator serving TMDB at %s and AirKorea at %s", simulator.tmdb_base_url, simulator.airkorea_base_url)
     try:
         local = settings.with_base_urls(simulator.tmdb_base_url, simulator.airkorea_base_url)
         yield local, Secrets(tmdb_api_key=SIM_TMDB_READ_TOKEN, data_go_api_key=SIM_DATA_GO_KEY), simulator
