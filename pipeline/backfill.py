@@ -44,7 +44,7 @@ from pipeline.extract import tmdb as tmdb_extract
 from pipeline.extract.http import RequestStats, job_stats, make_session
 from pipeline.load.quota import next_kst_midnight
 from pipeline.load.runs import RunTotals, finish_run, start_run
-from pipeline.load.tables import air_readings, air_stations, backfill_chunks, backfills
+from pipeline.load.tables import air_stations, backfill_chunks, backfills
 from pipeline.load.upsert import Writer, dialect_insert, reading_rows
 from pipeline.redaction import redact
 from pipeline.runner import JobReport, RunContext, make_ledger, store_movie_list
@@ -468,7 +468,7 @@ async def _air_chunk(
     writes the next ones: parsing and transforming cost as much CPU as writing, and one process has one GIL.
     """
     now = datetime.now(UTC)
-    sqlite_form = writer.prepare(air_readings).sql is not None
+    sqlite_form = writer.sqlite_form
     params = {"stationName": station, "dataTerm": plan.window, "ver": source.ver, "returnType": "json",
               "numOfRows": str(BACKFILL_ROWS), "pageNo": "1"}  # fmt: skip
     operation = airkorea_extract.STATION_OPERATION

@@ -100,13 +100,26 @@ def _sqlite_encoder(column_type: Any) -> Callable[[Any], Any] | None:
     return None
 
 
+def _aware_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise LoadError(f"naive datetime {value!r}: the pipeline stores aware UTC times only")
+    return value.astimezone(UTC)
+
+
+def _driver_encoder(column_type: Any) -> Callable[[Any], Any] | None:
+    """PostgreSQL (asyncpg) takes Python values as they are; times are checked and made UTC."""
+    return _aware_utc if isinstance(column_type, UTCDateTime) else None
+
+
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """An upsert compiled once: rows are tuples in ``columns`` order.
 
-    On SQLite the statement is pre-rendered and executed with ``exec_driver_sql``, values encoded here
-    (datetimes as UTC text, dates as ISO text, booleans as 0/1): per-row SQLAlchemy parameter processing
-    was most of the loader's cost. Other dialects execute the Core statement with dictionaries.
+    The statement is pre-rendered in the driver's parameter style and executed with ``exec_driver_sql``,
+    values encoded here: on SQLite datetimes as UTC text, dates as ISO text, booleans as 0/1; on PostgreSQL
+    datetimes checked aware and made UTC, the rest as asyncpg takes them. Per-row SQLAlchemy parameter
+    processing of dictionaries was most of the loader's cost on both. ``sql`` is ``None`` when a dialect
+    renders parameters out of column order; the Core statement then runs with dictionaries.
     """
 
     statement: UpsertInsert
@@ -146,6 +159,11 @@ class Writer:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    @property
+    def sqlite_form(self) -> bool:
+        """Whether reading rows are built in SQLite's stored forms (see :func:`reading_rows`)."""
+        return self.dialect == "sqlite" and self.prepare(air_readings).sql is not None
+
     def prepare(self, table: Table, *, keep: Sequence[str] = (), coalesce: Sequence[str] = (),
                 do_nothing: bool = False) -> Prepared:  # fmt: skip
         key = (table.name, do_nothing)
@@ -154,12 +172,12 @@ class Writer:
             columns = tuple(c.name for c in table.columns)
             sql: str | None = None
             encoders: tuple[tuple[int, Callable[[Any], Any]], ...] = ()
-            if self.dialect == "sqlite":
-                compiled = statement.compile(dialect=self.engine.dialect, column_keys=list(columns))
-                if list(compiled.positiontup or ()) == list(columns):
-                    sql = str(compiled)
-                    found = ((i, _sqlite_encoder(c.type)) for i, c in enumerate(table.columns))
-                    encoders = tuple((i, enc) for i, enc in found if enc is not None)
+            compiled = statement.compile(dialect=self.engine.dialect, column_keys=list(columns))
+            if list(compiled.positiontup or ()) == list(columns):
+                sql = str(compiled)
+                encoder = _sqlite_encoder if self.dialect == "sqlite" else _driver_encoder
+                found = ((i, encoder(c.type)) for i, c in enumerate(table.columns))
+                encoders = tuple((i, enc) for i, enc in found if enc is not None)
             self._prepared[key] = Prepared(statement, table.name, columns, sql, encoders)
         return self._prepared[key]
 
@@ -183,7 +201,7 @@ class Writer:
     async def write(self, prepared: Prepared, rows: Sequence[Sequence[Any]], *, encoded: bool = False) -> int:
         """Upsert ``rows`` in chunks, one short transaction each; returns the rows sent.
 
-        ``encoded``: the rows already hold SQLite's stored forms (the readings' fast path).
+        ``encoded``: the rows already hold the driver's forms (the readings' fast path, see :func:`reading_rows`).
         """
         written = 0
         for chunk in chunked(rows, self.chunk_size):
@@ -210,8 +228,7 @@ class Writer:
         return await self.write(prepared, rows)
 
     async def upsert_air_readings(self, readings: Sequence[AirReading], run_id: int, now: datetime) -> int:
-        sqlite_form = self.prepare(air_readings).sql is not None
-        return await self.upsert_reading_rows(reading_rows(readings, run_id, now, sqlite_form=sqlite_form))
+        return await self.upsert_reading_rows(reading_rows(readings, run_id, now, sqlite_form=self.sqlite_form))
 
     async def upsert_reading_rows(self, rows: Sequence[Sequence[Any]]) -> int:
         """Readings already made into rows by :func:`reading_rows` (possibly in another process)."""
@@ -249,7 +266,7 @@ def reading_rows(
     """``air_readings`` rows in column order. Pure, so a worker process can build them.
 
     ``sqlite_form``: the values SQLite stores (UTC text times) in one pass — the hot path of every run and
-    backfill; otherwise Python values for the dialect's own parameter processing.
+    backfill; otherwise Python values (aware datetimes), which asyncpg and SQLAlchemy take as they are.
     """
     if not sqlite_form:
         fields = _READING_FIELDS
