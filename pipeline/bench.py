@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import os
 import random
+import secrets
 import socket
 import sqlite3
 import statistics
@@ -23,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta
@@ -32,12 +34,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
+from sqlalchemy.engine import make_url
 
 from pipeline.extract import airkorea as airkorea_extract
 from pipeline.extract.http import SourceClient
-from pipeline.load.db import create_engine, upgrade_sync
+from pipeline.load.db import create_engine, display_url, upgrade_sync
 from pipeline.load.tables import air_readings
-from pipeline.load.upsert import Writer, sqlite_datetime
+from pipeline.load.upsert import Writer, reading_rows, sqlite_datetime
+from pipeline.redaction import redact
 from pipeline.simulator import SIM_DATA_GO_KEY, SIM_TMDB_API_KEY
 from pipeline.transform.airkorea import AirReading
 
@@ -355,6 +359,7 @@ def _dlt(rows: list[AirReading], workdir: Path) -> tuple[float, float] | None:
         import dlt
     except ImportError:
         return None
+    logging.getLogger("dlt").setLevel(logging.ERROR)  # its schema warnings about all-NULL flag columns
     records = [asdict(r) | {"measured_at": sqlite_datetime(r.measured_at)} for r in rows]
     pipeline = dlt.pipeline(
         pipeline_name="bench",
@@ -411,6 +416,136 @@ def bench_loader(sizes: Sizes, repeats: int = 3) -> list[Line]:
                 Line("loader", f"ours vs dlt merge, {label}", ours_rate, "rows/s", peer_rate,
                      f"dlt merge of {len(peer_rows):,} rows (rows/s)", ours_rate / peer_rate, "report")
             )  # fmt: skip
+    return lines
+
+
+# --- 3b: loader on PostgreSQL (when the config's database is PostgreSQL) --------------------------------------
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _pg_admin(dsn: str, *statements: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        for sql in statements:
+            await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def _pg_trials(url: str, rows: list[AirReading], repeats: int, chunk: int) -> dict[str, list[float]]:
+    """Our writer, asyncpg ``executemany`` and ``COPY`` on a throwaway database of the configured server.
+
+    Each method loads the rows fresh (into an emptied table) and then again (all conflicts): ``executemany`` of
+    the statement our writer renders; ``COPY`` straight into the table fresh, and again ``COPY`` into a staging
+    table then one ``INSERT … SELECT … ON CONFLICT DO UPDATE`` (PostgreSQL's bulk upsert). Same chunks, one
+    transaction each.
+    """
+    import asyncpg
+
+    name = f"pipeline_bench_{os.getpid()}_{secrets.token_hex(3)}"
+    server = _asyncpg_dsn(url)
+    await _pg_admin(server, f'CREATE DATABASE "{name}"')
+    bench_url = make_url(url).set(database=name).render_as_string(hide_password=False)
+    timings: dict[str, list[float]] = {}
+    try:
+        await asyncio.to_thread(upgrade_sync, bench_url)
+        now = datetime.now(UTC)
+        engine = create_engine(bench_url)
+        conn = await asyncpg.connect(_asyncpg_dsn(bench_url), timeout=10)
+        try:
+            await conn.executemany(
+                "INSERT INTO air_stations (station_name, sido_name, first_seen_at, updated_at) "
+                "VALUES ($1, '서울', $2, $2)",
+                [(s, now) for s in sorted({r.station_name for r in rows})],
+            )
+            await conn.execute(
+                "INSERT INTO runs (id, job, trigger, started_at, status, requests, rows_fetched, rows_upserted, "
+                "rows_rejected) VALUES (1, 'bench', 'manual', now(), 'running', 0, 0, 0, 0)"
+            )
+            writer = Writer(engine, chunk_size=chunk)
+            prepared = writer.prepare(air_readings)
+            assert prepared.sql is not None
+            sql, columns = prepared.sql, list(prepared.columns)
+            tuples = reading_rows(rows, 1, now, sqlite_form=False)
+            await conn.execute("CREATE UNLOGGED TABLE stage_air (LIKE air_readings)")
+            upsert_from_stage = "INSERT INTO air_readings SELECT * FROM stage_air" + sql[sql.index(" ON CONFLICT") :]
+
+            async def ours() -> None:
+                await writer.upsert_air_readings(rows, 1, now)
+
+            async def executemany() -> None:
+                for begin in range(0, len(tuples), chunk):
+                    async with conn.transaction():
+                        await conn.executemany(sql, tuples[begin : begin + chunk])
+
+            async def copy(again: bool) -> None:
+                for begin in range(0, len(tuples), chunk):
+                    async with conn.transaction():
+                        if not again:
+                            await conn.copy_records_to_table(
+                                "air_readings", records=tuples[begin : begin + chunk], columns=columns
+                            )
+                            continue
+                        await conn.execute("TRUNCATE stage_air")
+                        await conn.copy_records_to_table(
+                            "stage_air", records=tuples[begin : begin + chunk], columns=columns
+                        )
+                        await conn.execute(upsert_from_stage)
+
+            methods: dict[str, Callable[[bool], Awaitable[None]]] = {
+                "ours": lambda _again: ours(),
+                "executemany": lambda _again: executemany(),
+                "copy": copy,
+            }
+            for _ in range(repeats):  # interleaved, so that drift hits every method alike
+                for method, load in methods.items():
+                    await conn.execute("TRUNCATE air_readings")
+                    await conn.execute("CHECKPOINT")
+                    for again in (False, True):
+                        started = time.perf_counter()
+                        await load(again)
+                        timings.setdefault(f"{method} {'again' if again else 'fresh'}", []).append(
+                            time.perf_counter() - started
+                        )
+        finally:
+            await conn.close()
+            await engine.dispose()
+    finally:
+        await _pg_admin(server, f'DROP DATABASE IF EXISTS "{name}"')
+    return timings
+
+
+def bench_loader_postgres(sizes: Sizes, url: str, repeats: int = 3) -> list[Line]:
+    """The loader lines on PostgreSQL: our upsert against asyncpg's ``executemany`` and ``COPY``."""
+    rows = synthetic_readings(sizes.loader_rows)
+    n = len(rows)
+    where = display_url(url)
+    try:
+        timings = asyncio.run(_pg_trials(url, rows, repeats, 5000))
+    except Exception as exc:  # no CREATEDB right, server gone: the line says why, the other sections still run
+        message = redact(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        return [Line("loader", f"PostgreSQL ({where})", math.nan, "rows/s", note=f"not measured: {message}")]
+
+    def rate(key: str) -> float:
+        return n / statistics.median(timings[key])
+
+    lines = []
+    for label in ("fresh", "again"):
+        ours, many, copy = rate(f"ours {label}"), rate(f"executemany {label}"), rate(f"copy {label}")
+        shown = "fresh" if label == "fresh" else "again (all conflicts)"
+        copy_name = "COPY (rows/s)" if label == "fresh" else "COPY to staging + INSERT…SELECT upsert (rows/s)"
+        lines += [
+            Line("loader", f"PostgreSQL: upsert {n:,} readings, {shown}", ours, "rows/s", many,
+                 "asyncpg executemany (rows/s)", ours / many, "≥ 0.80", ours / many >= 0.8,
+                 note=f"median of {repeats}; {where}"),
+            Line("loader", f"PostgreSQL: ours vs COPY, {label}", ours, "rows/s", copy, copy_name, ours / copy,
+                 "report"),
+        ]  # fmt: skip
     return lines
 
 
@@ -634,11 +769,15 @@ RUNNERS: dict[str, Callable[[Sizes], list[Line]]] = {
 }
 
 
-def run(sections: list[str], quick: bool, report: Callable[[Line], None]) -> list[Line]:
+def run(sections: list[str], quick: bool, report: Callable[[Line], None], postgres: str | None = None) -> list[Line]:
+    """Run ``sections``; with ``postgres`` (the config's PostgreSQL URL) the loader is measured there too."""
     sizes = Sizes.quick() if quick else Sizes.full()
     lines: list[Line] = []
     for section in sections:
-        for line in RUNNERS[section](sizes):
+        found = RUNNERS[section](sizes)
+        if section == "loader" and postgres:
+            found += bench_loader_postgres(sizes, postgres)
+        for line in found:
             lines.append(line)
             report(line)
     return lines

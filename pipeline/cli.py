@@ -296,14 +296,24 @@ def _print_backfill(report: Any) -> int:
     metavar="FILE",
     help="also write the figures as JSON",
 )
-def bench(quick: bool, sections: tuple[str, ...], json_path: str | None) -> None:
-    """Measure extraction, loading, backfill, daemon footprint and queries against their baselines."""
+@_config_option
+@click.pass_context
+def bench(ctx: click.Context, quick: bool, sections: tuple[str, ...], json_path: str | None) -> None:
+    """Measure extraction, loading, backfill, daemon footprint and queries against their baselines.
+
+    When the config's database is PostgreSQL, the loader is also measured there, in a throwaway database.
+    """
     from pathlib import Path
 
     from pipeline import bench as benchmarks
+    from pipeline.load.db import backend
 
+    url = _settings(ctx).database.url
+    postgres = url if backend(url) == "postgresql" else None
+    if postgres:
+        prepare_database(postgres)
     chosen = list(sections) or list(benchmarks.SECTIONS)
-    lines = benchmarks.run(chosen, quick, lambda line: click.echo(benchmarks.format_line(line)))
+    lines = benchmarks.run(chosen, quick, lambda line: click.echo(benchmarks.format_line(line)), postgres)
     if json_path:
         benchmarks.write_json(lines, Path(json_path), quick)
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +17,7 @@ from pipeline.load.upsert import Writer
 from pipeline.offline import simulated
 from pipeline.simulator import SimulatorState
 from pipeline.simulator import data as sim_data
+from tests.backends import fetch, plain_rows
 
 NOW = datetime(2026, 11, 28, 0, 30, tzinfo=UTC)  # 09:30 KST: the newest published hour is 09:00 KST
 STATION_OP = "getMsrstnAcctoRltmMesureDnsty"
@@ -63,8 +62,9 @@ def test_bad_ranges(first: str, last: str, message: str) -> None:
 
 
 @pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'b.db'}"
+async def env(db_url: str) -> AsyncIterator[dict[str, Any]]:
+    """A migrated database of each backend (SQLite, PostgreSQL) and a simulator at ``NOW``."""
+    url = db_url
     settings = parse_settings({"database": {"url": url}, "sources": {"airkorea": {"rate_limit": 50, "concurrency": 2},
                                                                        "tmdb": {"rate_limit": 40}}})  # fmt: skip
     state = SimulatorState(clock=NOW)
@@ -72,15 +72,14 @@ async def env(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
     engine = create_engine(url)
     try:
         async with simulated(settings, state) as (local, secrets, _sim):
-            yield {"settings": local, "secrets": secrets, "writer": Writer(engine), "state": state,
-                   "db": tmp_path / "b.db"}  # fmt: skip
+            yield {"settings": local, "secrets": secrets, "writer": Writer(engine), "state": state, "db": url}
     finally:
         await engine.dispose()
 
 
-def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(sql).fetchall()
+def query(url: str, sql: str) -> list[tuple[Any, ...]]:
+    """Rows in one spelling for both backends (times as UTC text, dates as ISO text)."""
+    return plain_rows(fetch(url, sql))
 
 
 async def run_air(env: dict[str, Any], first: date, last: date, **selection: Any) -> bf.BackfillReport:

@@ -9,12 +9,14 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pipeline.cli import main
+from pipeline.transform.common import KST
 from tests.backends import fetch
 from tests.e2e.test_daemon import wait
 
@@ -128,3 +130,58 @@ def test_the_daemon_on_postgresql(pg_workdir: tuple[Path, str]) -> None:
     assert fetch(url, "SELECT count(*) FROM runs WHERE status = 'running'") == [(0,)]
     after = json.loads(cli(path, "status", "--json", env=env).stdout)
     assert after["daemon_pid"] is None
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_backfill_on_postgresql(pg_workdir: tuple[Path, str]) -> None:
+    path, url = pg_workdir
+    today = datetime.now(KST).date()
+    first = (today - timedelta(days=2)).isoformat()
+    # 서울's 40 stations: enough for the parse worker (rows built for asyncpg, not in SQLite's text forms)
+    air = ["backfill", "airkorea", "--simulate", "--from", first, "--to", today.isoformat(), "--sido", "서울"]
+    done = cli(path, *air)
+    assert done.returncode == 0, done.stdout + done.stderr
+    readings = fetch(url, "SELECT count(*), count(DISTINCT station_name) FROM air_readings")[0]
+    assert readings[1] == 40 and readings[0] > 40 * 48
+    chunks = fetch(url, "SELECT status, count(*) FROM backfill_chunks GROUP BY 1")
+    assert chunks == [("done", 40)]
+    # the rows are typed: timestamptz instants on the hour, inside the range (01:00 KST of the first day on)
+    oldest = fetch(url, "SELECT min(measured_at) FROM air_readings")[0][0]
+    assert oldest.tzinfo is not None and oldest.minute == 0
+    assert oldest.astimezone(KST) >= datetime.fromisoformat(first).replace(hour=1, tzinfo=KST)
+    again = cli(path, *air)  # every chunk done: nothing fetched, nothing changed
+    assert again.returncode == 0 and fetch(url, "SELECT count(*) FROM air_readings")[0][0] == readings[0]
+    assert fetch(url, "SELECT count(*) FROM api_calls WHERE operation = 'getMsrstnAcctoRltmMesureDnsty'") == [(1,)]
+    assert fetch(url, "SELECT sum(calls) FROM api_calls WHERE operation = 'getMsrstnAcctoRltmMesureDnsty'") == [(40,)]
+    daily = fetch(url, "SELECT count(*) FROM air_daily WHERE kst_date = :d", {"d": today - timedelta(days=1)})
+    assert daily == [(40,)]
+    tmdb = cli(path, "backfill", "tmdb", "--simulate", "--from", (today - timedelta(days=60)).isoformat(),
+               "--to", today.isoformat())  # fmt: skip
+    assert tmdb.returncode == 0, tmdb.stdout + tmdb.stderr
+    movies, snapshots = fetch(url, "SELECT (SELECT count(*) FROM movies), (SELECT count(*) FROM movie_snapshots "
+                                   "WHERE list_name = 'discover')")[0]  # fmt: skip
+    assert movies > 0 and snapshots == movies
+    runs = fetch(url, "SELECT job, status FROM runs ORDER BY id")
+    assert runs == [("backfill_airkorea", "success"), ("backfill_airkorea", "success"), ("backfill_tmdb", "success")]
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_bench_measures_the_loader_on_postgresql(pg_workdir: tuple[Path, str]) -> None:
+    path, url = pg_workdir
+    out = path / "bench.json"
+    result = cli(path, "bench", "--quick", "--only", "loader", "--json", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = {line["name"]: line for line in json.loads(out.read_text(encoding="utf-8"))["lines"]}
+    for label in ("fresh", "again (all conflicts)"):
+        ours = lines[f"PostgreSQL: upsert 20,000 readings, {label}"]
+        assert ours["baseline_name"] == "asyncpg executemany (rows/s)" and ours["value"] > 1000 < ours["baseline"]
+        assert isinstance(ours["passed"], bool) and ours["ratio"] == pytest.approx(ours["value"] / ours["baseline"])
+    assert lines["PostgreSQL: ours vs COPY, fresh"]["baseline_name"] == "COPY (rows/s)"
+    staged = lines["PostgreSQL: ours vs COPY, again"]
+    assert staged["baseline_name"].startswith("COPY to staging") and staged["baseline"] > 1000
+    assert lines["upsert 20,000 readings, fresh"]["baseline_name"] == "raw sqlite3 executemany (rows/s)"
+    # the throwaway database is gone, and the configured database was not touched
+    assert fetch(url, "SELECT count(*) FROM pg_database WHERE datname LIKE 'pipeline_bench_%'") == [(0,)]
+    assert fetch(url, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'") == [(0,)]
