@@ -45,10 +45,10 @@ from pipeline.extract.http import RequestStats, job_stats, make_session
 from pipeline.load.quota import next_kst_midnight
 from pipeline.load.runs import RunTotals, finish_run, start_run
 from pipeline.load.tables import air_stations, backfill_chunks, backfills
-from pipeline.load.upsert import Writer, dialect_insert, reading_rows
+from pipeline.load.upsert import Writer, column_rows, dialect_insert, reading_rows
 from pipeline.redaction import redact
 from pipeline.runner import JobReport, RunContext, make_ledger, store_movie_list
-from pipeline.transform.airkorea import AirStation, to_air_batch
+from pipeline.transform.airkorea import AirStation, to_air_batch, to_air_columns
 from pipeline.transform.common import KST, Reject
 
 log = logging.getLogger(__name__)
@@ -444,7 +444,13 @@ def station_rows(body: bytes | list[dict[str, Any]], station: str, start: dateti
         items, complete = page.items, page.total_count <= len(page.items)
     else:
         items, complete = body, True
-    batch = to_air_batch(items, station_name=station)
+    columns = to_air_columns(items, station_name=station)  # a regular page, at a third of the cost
+    if columns is not None:
+        keep = [start <= moment <= end for moment in columns.measured_at]
+        rows = column_rows(columns, run_id, now, sqlite_form=sqlite_form, keep=keep)
+        return StationRows(rows, columns.stations, [], len(items), len(columns) - len(rows), complete,
+                           time.process_time() - began)  # fmt: skip
+    batch = to_air_batch(items, station_name=station)  # item by item: rejects, duplicates, odd values
     inside = [r for r in batch.readings if start <= r.measured_at <= end]
     rows = reading_rows(inside, run_id, now, sqlite_form=sqlite_form)
     return StationRows(rows, batch.stations, batch.rejects, len(items), len(batch.readings) - len(inside), complete,

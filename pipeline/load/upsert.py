@@ -14,6 +14,7 @@ from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from dataclasses import fields as dataclass_fields
 from datetime import UTC, date, datetime
+from itertools import compress, repeat
 from operator import attrgetter
 from typing import Any
 
@@ -25,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from pipeline.errors import LoadError
 from pipeline.load.tables import UTCDateTime, air_readings, air_stations, movie_snapshots, movies, rejects
 from pipeline.redaction import redact
-from pipeline.transform.airkorea import AirReading, AirStation
+from pipeline.transform.airkorea import AirColumns, AirReading, AirStation
 from pipeline.transform.common import Reject
 from pipeline.transform.tmdb import Movie, MovieSnapshot
 
@@ -276,6 +277,24 @@ def reading_rows(
         (r.station_name, times.get(r.measured_at) or sqlite_datetime(r.measured_at), *rest(r), run_id, stamp)
         for r in readings
     ]
+
+
+def column_rows(
+    columns: AirColumns, run_id: int, now: datetime, *, sqlite_form: bool, keep: Sequence[bool] | None = None
+) -> list[tuple[Any, ...]]:
+    """:func:`reading_rows` for a page normalised column by column (:func:`to_air_columns`), in C-level passes;
+    ``keep`` selects rows (a backfill's date range)."""
+    times: list[Any] = columns.measured_at
+    stamp: Any = now
+    if sqlite_form:
+        stamp = sqlite_datetime(now)
+        try:
+            times = list(map(_SQLITE_TIMES.__getitem__, times))
+        except KeyError:
+            times = list(map(sqlite_datetime, times))
+    n = len(times)
+    rows = zip(columns.station_names, times, *columns.values, repeat(run_id, n), repeat(stamp, n), strict=True)
+    return list(compress(rows, keep) if keep is not None else rows)
 
 
 def _check_order(table: Table, fields: Sequence[str], extra: Sequence[str], prefix: Sequence[str] = ()) -> None:

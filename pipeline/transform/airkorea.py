@@ -6,7 +6,7 @@ are kept as text beside the value, which is ``None`` when the station did not me
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
@@ -248,3 +248,90 @@ def to_air_batch(items: Iterable[Mapping[str, Any]], station_name: str | None = 
             continue
         readings[(name, reading.measured_at)] = reading
     return AirBatch(readings=list(readings.values()), stations=list(stations.values()), rejects=rejects)
+
+
+# --- the columnar fast path -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AirColumns:
+    """A page normalised column by column: what :func:`to_air_batch` gives for a regular page, without the
+    per-reading objects. ``values`` holds one list per AirReading field after ``measured_at``, in order."""
+
+    station_names: Sequence[str]
+    measured_at: list[datetime]
+    values: list[list[Any]]
+    stations: list[AirStation]
+
+    def __len__(self) -> int:
+        return len(self.measured_at)
+
+
+_FIELDS = tuple(field for field, _cache, _parse in _PLAN)
+_ROW_NAMED = itemgetter("stationName", "dataTime", *_FIELDS)
+_ROW_UNNAMED = itemgetter("dataTime", *_FIELDS)
+
+
+def _clean_name(name: object) -> bool:
+    """The test :func:`to_air_reading` applies before taking an item's ``stationName`` as it is."""
+    return type(name) is str and bool(name) and name not in _FAST_MISSING and name == name.strip()
+
+
+def _column(raw: Sequence[Any], cache: dict[object, Any], field: str, parse: Callable[[object, str], Any]) -> list[Any]:
+    try:
+        return list(map(cache.__getitem__, raw))  # values earlier pages already had: C speed
+    except KeyError:  # values not seen yet go through the careful parser once (RecordError: not regular)
+        for value in set(raw).difference(cache):
+            _parse_slow(value, field, cache, parse)
+    try:
+        return list(map(cache.__getitem__, raw))
+    except KeyError:  # values that are not text (never cached) or a cache just emptied: one by one
+        get = cache.get
+        return [
+            found if (found := get(value, _MISS)) is not _MISS else _parse_slow(value, field, cache, parse)
+            for value in raw
+        ]
+
+
+def to_air_columns(items: Sequence[Any], station_name: str | None = None) -> AirColumns | None:
+    """The fast path of :func:`to_air_batch` for a *regular* page, or ``None`` when the page is not.
+
+    Regular: every item an object with every field of the API version (``stationName`` in all or none),
+    every value one the careful parsers accept, no station-hour twice. Then the result equals
+    ``to_air_batch(items, station_name)`` (no rejects) — a test holds the two paths together — at a third of
+    its cost: each field is fetched and parsed for the whole page at once, through the value caches. Any
+    irregular page returns ``None``, and the caller takes :func:`to_air_batch`, which sorts it out item by item.
+    """
+    if not items or items.__class__ is not list:
+        return None
+    try:  # one C call per item takes its fields, one transposition makes the columns
+        try:
+            names, labels, *raw_columns = zip(*map(_ROW_NAMED, items), strict=True)
+        except KeyError:  # msrstn before ver 1.4: no stationName in any item, the request names the station
+            if any("stationName" in item for item in items) or not station_name or not station_name.strip():
+                return None
+            labels, *raw_columns = zip(*map(_ROW_UNNAMED, items), strict=True)
+            names = (station_name.strip(),) * len(items)
+        else:
+            if not all(_clean_name(name) for name in set(names)):
+                return None
+        try:
+            times = list(map(_LABELS.__getitem__, labels))
+        except KeyError:
+            times = [_data_time(label) for label in labels]
+        values = [
+            _column(raw, cache, field, parse) for raw, (field, cache, parse) in zip(raw_columns, _PLAN, strict=True)
+        ]
+    except (KeyError, TypeError, RecordError):  # a missing field, an item that is not an object, a bad value
+        return None
+    if len(set(zip(names, times, strict=True))) != len(times):  # a station-hour twice: to_air_batch keeps the last
+        return None
+    stations: dict[str, AirStation] = {}
+    for name, raw in zip(names, items, strict=True):
+        known = stations.get(name)
+        if known is None or (known.sido_name is None and raw.get("sidoName")):
+            try:
+                stations[name] = to_air_station(raw, station_name)
+            except RecordError:
+                return None
+    return AirColumns(names, times, values, list(stations.values()))
