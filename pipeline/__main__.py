@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from pipeline.cli import main
+if __name__ == "__main__":  # guarded: backfill worker processes (spawn) import this module again, and need none of
+    from pipeline.cli import main  # the CLI's imports: they take a worker a third of a second to load
 
-if __name__ == "__main__":  # guarded: backfill worker processes (spawn) import this module again
     sys.exit(main())

@@ -153,6 +153,8 @@ class BackfillReport:
     stages: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: float = 0.0
     worker_peak_rss_mb: float = 0.0
+    cpu_seconds: float = 0.0  # user + system CPU of this process during the backfill
+    worker_cpu_seconds: float = 0.0  # ... and of its parse workers
     message: str | None = None
     errors: list[str] = field(default_factory=list)
     stats: RequestStats = field(default_factory=RequestStats)
@@ -185,6 +187,11 @@ class AirPlan:
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def children_peak_rss_mb() -> float:
@@ -350,9 +357,12 @@ async def backfill_airkorea(
         if count > 0
         else None
     )
+    # A spawned worker takes a second or so to start (a new interpreter, its imports). Start it now, and parse
+    # here until it is up, rather than leave the first pages waiting for it.
+    booted = pool.submit(_worker_ready) if pool is not None else None
     source = settings.sources.airkorea.model_copy(update={"num_of_rows": BACKFILL_ROWS})
     local = settings.model_copy(update={"sources": settings.sources.model_copy(update={"airkorea": source})})
-    started = time.monotonic()
+    started, cpu_started, children_started = time.monotonic(), cpu_seconds(), cpu_seconds(resource.RUSAGE_CHILDREN)
     run_id = await start_run(writer, "backfill_airkorea", "backfill")
     http = session or make_session()
     ledger = make_ledger(local, writer, now)
@@ -376,7 +386,17 @@ async def backfill_airkorea(
         progress.start(len(stations), done_before, "stations")
         await _run_chunks(
             todo,
-            lambda station, done: _air_chunk(writer, client, source, plan, run_id, station, report, done, pool),
+            lambda station, done: _air_chunk(
+                writer,
+                client,
+                source,
+                plan,
+                run_id,
+                station,
+                report,
+                done,
+                pool if booted is not None and booted.done() else None,
+            ),
             source.concurrency,
             report,
             writer,
@@ -391,6 +411,8 @@ async def backfill_airkorea(
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
             report.worker_peak_rss_mb = children_peak_rss_mb()
+            report.worker_cpu_seconds = cpu_seconds(resource.RUSAGE_CHILDREN) - children_started
+        report.cpu_seconds = cpu_seconds() - cpu_started
         if session is None:
             await http.close()
     return await _finish(writer, report, run_id, started)
@@ -410,6 +432,10 @@ def _worker_setup() -> None:
     """Parse workers build millions of short-lived dicts and tuples with no reference cycles: the cyclic
     garbage collector would only rescan them (about 6% of the worker's CPU, measured); refcounting frees them."""
     gc.disable()
+
+
+def _worker_ready() -> None:
+    """Nothing: its completion says that a worker process is up."""
 
 
 def default_workers() -> int:
@@ -586,6 +612,8 @@ async def _finish(writer: Writer, report: BackfillReport, run_id: int, started: 
         "stages": {k: round(v, 3) for k, v in report.stages.items()},
         "peak_rss_mb": round(report.peak_rss_mb, 1),
         "worker_peak_rss_mb": round(report.worker_peak_rss_mb, 1),
+        "cpu_seconds": round(report.cpu_seconds, 3),
+        "worker_cpu_seconds": round(report.worker_cpu_seconds, 3),
         **report.stats.as_dict(),
     }
     error = report.message or ("; ".join(report.errors[:5]) if report.errors else None)
