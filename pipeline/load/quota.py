@@ -12,7 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.sql.expression import Executable
 
 from pipeline.errors import QuotaError
 from pipeline.load.tables import api_calls
@@ -60,6 +61,27 @@ class QuotaLedger:
         self.limits = dict(limits)
         self.source = source
         self.now = now
+        self._reserve: tuple[Executable, Executable] | None = None
+
+    def _statements(self) -> tuple[Executable, Executable]:
+        """The counting upsert and the read of the new total, built once (building them cost more than
+        running them: a backfill reserves one call per station)."""
+        if self._reserve is None:
+            ins = dialect_insert(self.writer.dialect, api_calls)
+            count = ins.values(
+                operation=bindparam("operation", type_=api_calls.c.operation.type),
+                kst_date=bindparam("day", type_=api_calls.c.kst_date.type),
+                calls=1,
+                updated_at=bindparam("now", type_=api_calls.c.updated_at.type),
+            ).on_conflict_do_update(
+                index_elements=["operation", "kst_date"],
+                set_={"calls": api_calls.c.calls + 1, "updated_at": ins.excluded.updated_at},
+            )
+            read = select(api_calls.c.calls, api_calls.c.exhausted_at).where(
+                (api_calls.c.operation == bindparam("operation")) & (api_calls.c.kst_date == bindparam("day"))
+            )
+            self._reserve = (count, read)
+        return self._reserve
 
     def _refusal(self, operation: str, usage: Usage) -> QuotaError:
         resume = next_kst_midnight(self.now())
@@ -83,17 +105,13 @@ class QuotaLedger:
             return
         now = self.now()
         day = kst_day(now)
-        ins = dialect_insert(self.writer.dialect, api_calls)
-        upsert = ins.values(operation=operation, kst_date=day, calls=1, updated_at=now).on_conflict_do_update(
-            index_elements=["operation", "kst_date"],
-            set_={"calls": api_calls.c.calls + 1, "updated_at": ins.excluded.updated_at},
-        )
-        key = (api_calls.c.operation == operation) & (api_calls.c.kst_date == day)
+        count, read = self._statements()
+        params = {"operation": operation, "day": day, "now": now}
         try:
             async with self.writer.transaction() as conn:
                 # write first: the transaction holds the write lock before it reads (no stale-snapshot upgrade)
-                await conn.execute(upsert)
-                row = (await conn.execute(select(api_calls.c.calls, api_calls.c.exhausted_at).where(key))).one()
+                await conn.execute(count, params)
+                row = (await conn.execute(read, params)).one()
                 usage = Usage(operation, day, row.calls - 1, limit, row.exhausted_at is not None)
                 if usage.exhausted or usage.calls >= limit:
                     raise _Refused
