@@ -29,9 +29,10 @@ import resource
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import aiohttp
@@ -186,17 +187,24 @@ class AirPlan:
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    """This process's peak resident memory, in MB.
+
+    Linux: ``VmHWM``, the peak of this program image. Not ``ru_maxrss``: a process started by fork (or vfork)
+    and exec keeps the peak of the image it replaced, its parent's, so a backfill started by a large process
+    would report that process's memory.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux, the fallback elsewhere
 
 
 def cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:
     usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
-
-
-def children_peak_rss_mb() -> float:
-    """The largest finished child process (the worker pool), in MB."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 # --- ledger ---------------------------------------------------------------------------------------------
@@ -410,7 +418,6 @@ async def backfill_airkorea(
         progress.stop()
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
-            report.worker_peak_rss_mb = children_peak_rss_mb()
             report.worker_cpu_seconds = cpu_seconds(resource.RUSAGE_CHILDREN) - children_started
         report.cpu_seconds = cpu_seconds() - cpu_started
         if session is None:
@@ -459,6 +466,7 @@ class StationRows:
     out_of_range: int
     complete: bool  # False: the series has more pages than this one (never with numOfRows=10000)
     seconds: float  # parse + transform time in the worker
+    worker_peak_rss_mb: float = 0.0  # set by the worker process that made it
 
 
 def station_rows(body: bytes | list[dict[str, Any]], station: str, start: datetime, end: datetime, run_id: int,
@@ -481,6 +489,11 @@ def station_rows(body: bytes | list[dict[str, Any]], station: str, start: dateti
     rows = reading_rows(inside, run_id, now, sqlite_form=sqlite_form)
     return StationRows(rows, batch.stations, batch.rejects, len(items), len(batch.readings) - len(inside), complete,
                        time.process_time() - began)  # fmt: skip
+
+
+def _station_rows_in_worker(*args: Any) -> StationRows:
+    """:func:`station_rows` in a worker process, with the worker's peak memory attached."""
+    return replace(station_rows(*args), worker_peak_rss_mb=peak_rss_mb())
 
 
 async def _air_chunk(
@@ -508,7 +521,8 @@ async def _air_chunk(
     began = time.monotonic()
     args = (station, plan.days.start, plan.days.end, run_id, now, sqlite_form)
     if isinstance(body, bytes) and pool is not None:
-        result = await asyncio.get_running_loop().run_in_executor(pool, station_rows, body, *args)
+        result = await asyncio.get_running_loop().run_in_executor(pool, _station_rows_in_worker, body, *args)
+        report.worker_peak_rss_mb = max(report.worker_peak_rss_mb, result.worker_peak_rss_mb)
     else:  # no pool, or a body that was parsed here already (XML, an empty 03 answer)
         result = station_rows(body if isinstance(body, bytes) else body.items, *args)
     if not result.complete:  # more rows than one page: take the careful paged path

@@ -206,3 +206,19 @@ async def test_tmdb_backfill_pages_details_and_snapshots(env: dict[str, Any]) ->
     # again: every page range is done
     again = await bf.backfill_tmdb(settings, env["secrets"], env["writer"], days, region="KR")
     assert again.chunks_done == 0 and again.chunks_skipped == report.chunks_total
+
+
+def test_peak_memory_is_the_process_own_not_its_parents() -> None:
+    """ru_maxrss of a process started by fork+exec keeps its parent's peak: the bench's backfill, started by a
+    bench process holding 200,000 readings, once reported 385 MB for itself."""
+    import subprocess
+    import sys
+
+    ballast = bytearray(300 * 1024 * 1024)  # this process: 300 MB resident, touched
+    for index in range(0, len(ballast), 4096):
+        ballast[index] = 1
+    code = "from pipeline.backfill import peak_rss_mb; print(peak_rss_mb())"
+    child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert 10 < child < 200
+    assert bf.peak_rss_mb() >= 300
+    del ballast
