@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import functools
 import gc
 import json
 import logging
@@ -36,7 +37,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import aiohttp
-from sqlalchemy import select, update
+from sqlalchemy import Update, bindparam, select, update
 
 from pipeline.config import NATIONWIDE, SIDOS, DataTerm, Secrets, Settings
 from pipeline.errors import ConfigError, QuotaError, SourceError
@@ -271,16 +272,27 @@ async def _mark(
     attempt: bool = False,
 ) -> None:
     values: dict[str, Any] = {"status": status, "run_id": run_id, "updated_at": datetime.now(UTC)}
-    if attempt:
-        values["attempts"] = backfill_chunks.c.attempts + 1
     if status == "done":
         values["rows"] = rows
         values["error"] = None
     if error is not None:
         values["error"] = redact(error)
-    key = (backfill_chunks.c.backfill_id == backfill_id) & (backfill_chunks.c.chunk == chunk)
+    statement = _mark_statement(tuple(values), attempt)
     async with writer.transaction() as conn:
-        await conn.execute(update(backfill_chunks).where(key).values(**values))
+        await conn.execute(statement, {**values, "_backfill_id": backfill_id, "_chunk": chunk})
+
+
+@functools.cache
+def _mark_statement(columns: tuple[str, ...], attempt: bool) -> Update:
+    """``UPDATE backfill_chunks`` of ``columns`` (and ``attempts + 1``), built once: a backfill marks every
+    chunk, and building the statement cost more than running it."""
+    values: dict[str, Any] = {name: bindparam(name, type_=backfill_chunks.c[name].type) for name in columns}
+    if attempt:
+        values["attempts"] = backfill_chunks.c.attempts + 1
+    key = (backfill_chunks.c.backfill_id == bindparam("_backfill_id")) & (
+        backfill_chunks.c.chunk == bindparam("_chunk")
+    )
+    return update(backfill_chunks).where(key).values(**values)
 
 
 async def _close_backfill(writer: Writer, backfill_id: str, status: str) -> None:
