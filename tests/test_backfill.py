@@ -153,6 +153,18 @@ async def test_resume_after_a_kill_fetches_only_what_is_not_done(env: dict[str, 
                             f"({','.join(repr(s) for s in stations)})") == readings  # fmt: skip
 
 
+async def test_more_stations_in_flight_never_means_more_requests_at_once(env: dict[str, Any]) -> None:
+    """Stations wait for the worker and the writer in between: twice as many are in flight as the API
+    is sent requests at once (sources.airkorea.concurrency: 2 here), and the API never sees more than 2."""
+    state = env["state"]
+    state.latency = 0.05
+    stations = [station.name for station in sim_data.stations_by_sido()["부산"][:12]]
+    report = await run_air(env, date(2026, 11, 27), date(2026, 11, 27), stations=stations)
+    assert report.status == "done" and report.chunks_done == 12
+    assert state.counters[STATION_OP] == 12
+    assert state.peak_in_flight[STATION_OP] == env["settings"].sources.airkorea.concurrency == 2
+
+
 class Counting:
     """Progress that signals after four chunks."""
 

@@ -48,6 +48,14 @@ def _api(state: SimulatorState, operation: str, family: Family, handler: Handler
 
     async def endpoint(request: web.Request) -> web.StreamResponse:
         state.counters[operation] += 1
+        state.in_flight[operation] += 1
+        state.peak_in_flight[operation] = max(state.peak_in_flight[operation], state.in_flight[operation])
+        try:
+            return await answer(request)
+        finally:
+            state.in_flight[operation] -= 1
+
+    async def answer(request: web.Request) -> web.StreamResponse:
         if state.latency > 0:
             await asyncio.sleep(state.latency)
         fault = state.take_fault(operation)
@@ -94,6 +102,7 @@ def _admin_routes(state: SimulatorState) -> list[web.RouteDef]:
         return json_response(
             {
                 "counters": dict(state.counters),
+                "peak_in_flight": dict(state.peak_in_flight),
                 "now": state.now().isoformat(),
                 "faults": [dataclasses.asdict(fault) for fault in state.faults],
                 "latency": state.latency,

@@ -72,6 +72,8 @@ class SimulatorState:
     clock: datetime | None = None
     latency: float = 0.0
     counters: collections.Counter[str] = field(default_factory=collections.Counter)
+    in_flight: collections.Counter[str] = field(default_factory=collections.Counter)  # requests being answered
+    peak_in_flight: collections.Counter[str] = field(default_factory=collections.Counter)  # the most at once
     faults: list[Fault] = field(default_factory=list)
     daily_quota: dict[str, int] = field(default_factory=dict)
     quota_used: collections.Counter[tuple[str, date]] = field(default_factory=collections.Counter)
@@ -133,5 +135,6 @@ class SimulatorState:
     def reset(self) -> None:
         """Clear counters, faults and quota usage (credentials, clock, latency and quotas stay)."""
         self.counters.clear()
+        self.peak_in_flight.clear()
         self.faults.clear()
         self.quota_used.clear()

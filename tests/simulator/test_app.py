@@ -597,7 +597,7 @@ async def test_admin_routes(sim: Simulator, state: SimulatorState, session: aioh
     await fetch(session, f"{sim.tmdb_base_url}/movie/now_playing", V3)
     async with session.get(f"{admin}/stats") as response:
         stats = await response.json()
-    assert stats["counters"] == {"now_playing": 1}
+    assert stats["counters"] == {"now_playing": 1} and stats["peak_in_flight"] == {"now_playing": 1}
     assert stats["now"] == "2025-01-20T03:30:00+00:00"
 
     fault = {"operation": CTPRVN, "kind": "gateway", "times": 1, "retry_after": None, "code": "22", "fmt": "json"}
