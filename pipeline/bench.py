@@ -74,14 +74,15 @@ class Sizes:
     idle_seconds: float
     query_days: int
     query_stations: int
+    backfill_trials: int
 
     @classmethod
     def full(cls) -> Sizes:
-        return cls(500, 10, 50, 200_000, ("--all-stations",), 60, 365, 670)
+        return cls(500, 10, 50, 200_000, ("--all-stations",), 60, 365, 670, 3)
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls(100, 10, 20, 20_000, ("--sido", "서울"), 5, 30, 100)
+        return cls(100, 10, 20, 20_000, ("--sido", "서울"), 5, 30, 100, 1)
 
 
 # --- helpers ----------------------------------------------------------------------------------------------
@@ -561,47 +562,31 @@ def bench_loader_postgres(sizes: Sizes, url: str, repeats: int = 3) -> list[Line
 # --- 4: backfill ------------------------------------------------------------------------------------------
 
 
-def bench_backfill(sizes: Sizes) -> list[Line]:
+@dataclass(frozen=True)
+class BackfillTrial:
+    rows: int
+    seconds: float  # the run, as the backfill timed itself
+    wall: float  # the process, imports and migration check included
+    simulator_cpu: float
+    details: dict[str, Any]
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.seconds
+
+
+def _backfill_trial(base: str, simulator_pid: int, sizes: Sizes) -> BackfillTrial:
+    """One nationwide backfill into a fresh database, against the running simulator."""
     today = datetime.now(ZONE_KST).date()
     first = today - timedelta(days=89)
-    clock = _kst_clock()
-    with _simulator(0, clock) as (base, simulator_pid), tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
         config = _config(Path(tmp), base)
-        args = [
-            sys.executable,
-            "-m",
-            "pipeline",
-            "--log-level",
-            "WARNING",
-            "backfill",
-            "airkorea",
-            "--config",
-            str(config),
-            "--from",
-            first.isoformat(),
-            "--to",
-            today.isoformat(),
-            *sizes.backfill_args,
-        ]
+        pipeline = [sys.executable, "-m", "pipeline"]
         # the station list first (a separate, tiny step), so the measured run is the backfill itself
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pipeline",
-                "--log-level",
-                "ERROR",
-                "run",
-                "--once",
-                "--config",
-                str(config),
-                "--job",
-                "airkorea_sido",
-            ],
-            env=_env(),
-            check=True,
-            capture_output=True,
-        )
+        subprocess.run([*pipeline, "--log-level", "ERROR", "run", "--once", "--config", str(config),
+                        "--job", "airkorea_sido"], env=_env(), check=True, capture_output=True)  # fmt: skip
+        args = [*pipeline, "--log-level", "WARNING", "backfill", "airkorea", "--config", str(config),
+                "--from", first.isoformat(), "--to", today.isoformat(), *sizes.backfill_args]  # fmt: skip
         started, simulator_cpu = time.perf_counter(), _proc_cpu_seconds(simulator_pid)
         result = subprocess.run(args, env=_env(), capture_output=True, text=True)
         wall = time.perf_counter() - started
@@ -610,23 +595,35 @@ def bench_backfill(sizes: Sizes) -> list[Line]:
             raise RuntimeError(f"backfill failed: {result.stdout[-500:]} {result.stderr[-500:]}")
         with sqlite3.connect(Path(tmp) / "bench.db") as conn:
             rows = conn.execute("SELECT rows_upserted, details FROM runs WHERE job = 'backfill_airkorea'").fetchone()
-    upserted = int(rows[0])
     details = json.loads(rows[1])
-    seconds = float(details["seconds_total"])
+    return BackfillTrial(int(rows[0]), float(details["seconds_total"]), wall, simulator_cpu, details)
+
+
+def bench_backfill(sizes: Sizes) -> list[Line]:
+    """The median of ``sizes.backfill_trials`` backfills (a shared machine has slow spells), each into a
+    fresh database; its CPU per process and stages are shown, with every trial's rate."""
+    with _simulator(0, _kst_clock()) as (base, simulator_pid):
+        trials = sorted((_backfill_trial(base, simulator_pid, sizes) for _ in range(sizes.backfill_trials)),
+                        key=lambda trial: trial.rate)  # fmt: skip
+    median = trials[len(trials) // 2]
+    details = median.details
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in sorted(details.get("stages", {}).items()))
-    rss_main, rss_worker = float(details["peak_rss_mb"]), float(details["worker_peak_rss_mb"])
+    rss_main = max(float(t.details["peak_rss_mb"]) for t in trials)
+    rss_worker = max(float(t.details["worker_peak_rss_mb"]) for t in trials)
     cpu = (
         f"CPU: backfill {details['cpu_seconds']:.1f}s, parse worker {details['worker_cpu_seconds']:.1f}s, "
-        f"simulator {simulator_cpu:.1f}s"
+        f"simulator {median.simulator_cpu:.1f}s"
     )
-    timing = f"run {seconds:.1f}s (process wall {wall:.1f}s: {upserted / wall:,.0f} rows/s)"
-    rate = upserted / seconds
+    timing = f"run {median.seconds:.1f}s (process wall {median.wall:.1f}s: {median.rows / median.wall:,.0f} rows/s)"
+    every = ", ".join(f"{t.rate:,.0f}" for t in trials)
+    rate = median.rate
     return [
-        Line("backfill", f"{' '.join(sizes.backfill_args)} 3 months, {upserted:,} rows, end to end", rate, "rows/s",
-             target="≥ 50,000", passed=rate >= 50_000,
-             note=f"{timing}; {cpu}; stages: {stages}"),
+        Line("backfill", f"{' '.join(sizes.backfill_args)} 3 months, {median.rows:,} rows, end to end", rate,
+             "rows/s", target="≥ 50,000", passed=rate >= 50_000,
+             note=f"median of {len(trials)} ({every}); {timing}; {cpu}; stages: {stages}"),
         Line("backfill", "peak RSS: backfill process + parse worker", rss_main + rss_worker, "MB", target="≤ 300",
-             passed=rss_main + rss_worker <= 300, note=f"main {rss_main:.0f} MB, worker {rss_worker:.0f} MB"),
+             passed=rss_main + rss_worker <= 300,
+             note=f"main {rss_main:.0f} MB, worker {rss_worker:.0f} MB (the largest of {len(trials)})"),
     ]  # fmt: skip
 
 
