@@ -108,8 +108,22 @@ def _aware_utc(value: datetime) -> datetime:
 
 
 def _driver_encoder(column_type: Any) -> Callable[[Any], Any] | None:
-    """PostgreSQL (asyncpg) takes Python values as they are; times are checked and made UTC."""
-    return _aware_utc if isinstance(column_type, UTCDateTime) else None
+    """PostgreSQL (asyncpg) takes Python values as they are; times are checked and made UTC, and booleans
+    made ``bool`` (asyncpg refuses 0 and 1 for a boolean)."""
+    if isinstance(column_type, UTCDateTime):
+        return _aware_utc
+    if isinstance(column_type, Boolean):
+        return bool
+    return None
+
+
+def _needs_sqlalchemy(table: Table, dialect: Any) -> bool:
+    """A column whose type processes bound values in a way the encoders above do not reproduce."""
+    return any(
+        column.type.dialect_impl(dialect).bind_processor(dialect) is not None
+        and not isinstance(column.type, UTCDateTime | Boolean)
+        for column in table.columns
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +132,10 @@ class Prepared:
 
     The statement is pre-rendered in the driver's parameter style and executed with ``exec_driver_sql``,
     values encoded here: on SQLite datetimes as UTC text, dates as ISO text, booleans as 0/1; on PostgreSQL
-    datetimes checked aware and made UTC, the rest as asyncpg takes them. Per-row SQLAlchemy parameter
-    processing of dictionaries was most of the loader's cost on both. ``sql`` is ``None`` when a dialect
-    renders parameters out of column order; the Core statement then runs with dictionaries.
+    datetimes checked aware and made UTC, booleans as ``bool``, the rest as asyncpg takes them. Per-row
+    SQLAlchemy parameter processing of dictionaries was most of the loader's cost on both. ``sql`` is
+    ``None`` when a dialect renders parameters out of column order, or a column's type processes values in
+    a way these encoders do not; the Core statement then runs with dictionaries.
     """
 
     statement: UpsertInsert
@@ -174,7 +189,8 @@ class Writer:
             sql: str | None = None
             encoders: tuple[tuple[int, Callable[[Any], Any]], ...] = ()
             compiled = statement.compile(dialect=self.engine.dialect, column_keys=list(columns))
-            if list(compiled.positiontup or ()) == list(columns):
+            driver_ready = self.dialect == "sqlite" or not _needs_sqlalchemy(table, self.engine.dialect)
+            if driver_ready and list(compiled.positiontup or ()) == list(columns):
                 sql = str(compiled)
                 encoder = _sqlite_encoder if self.dialect == "sqlite" else _driver_encoder
                 found = ((i, encoder(c.type)) for i, c in enumerate(table.columns))

@@ -13,7 +13,7 @@ from pipeline.load.runs import RunTotals, finish_run, get_run, start_run
 from pipeline.load.tables import air_readings, air_stations, movie_snapshots, movies, rejects
 from pipeline.load.upsert import Writer
 from pipeline.transform.airkorea import AirReading, AirStation
-from pipeline.transform.common import make_reject
+from pipeline.transform.common import KST, make_reject
 from pipeline.transform.tmdb import Movie, MovieSnapshot
 
 T0 = datetime(2026, 11, 27, 15, tzinfo=UTC)
@@ -157,3 +157,24 @@ async def test_rejects_are_inserted_with_their_run(writer: Writer) -> None:
         (run_id, "airkorea", f"bad value {i}", f'{{"i": {i}, "pm10Value": "x"}}') for i in range(3)
     ]
     assert all(r["created_at"].tzinfo is not None for r in rows)
+
+
+def test_postgresql_statements_are_rendered_for_asyncpg_and_values_encoded_for_it() -> None:
+    from sqlalchemy import JSON, Column, Integer, MetaData, Table
+
+    from pipeline.load.db import create_engine
+
+    writer = Writer(create_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none"))  # no connection is made
+    prepared = writer.prepare(movies, keep=("first_seen_at",))
+    assert prepared.sql is not None and "$1" in prepared.sql and "ON CONFLICT (tmdb_id) DO UPDATE" in prepared.sql
+    adult, at = prepared.columns.index("adult"), prepared.columns.index("updated_at")
+    row = [None] * len(prepared.columns)
+    row[adult], row[at] = 1, datetime(2026, 1, 1, 9, tzinfo=KST)
+    encoded = prepared.encode([row])[0]
+    assert encoded[adult] is True and encoded[at] == datetime(2026, 1, 1, 0, tzinfo=UTC) and encoded[at].tzinfo is UTC
+    row[at] = datetime(2026, 1, 1)
+    with pytest.raises(LoadError, match="naive datetime"):
+        prepared.encode([row])
+    # a type whose values SQLAlchemy must process (JSON) keeps the Core statement and its processing
+    other = Table("other", MetaData(), Column("id", Integer, primary_key=True), Column("doc", JSON))
+    assert writer.prepare(other).sql is None
