@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 from pipeline.errors import LoadError
 from pipeline.load.runs import RunTotals, finish_run, get_run, start_run
 from pipeline.load.tables import air_readings, air_stations, movie_snapshots, movies, rejects
-from pipeline.load.upsert import Writer
+from pipeline.load.upsert import COPY_MIN_ROWS, Writer
 from pipeline.transform.airkorea import AirReading, AirStation
 from pipeline.transform.common import KST, make_reject
 from pipeline.transform.tmdb import Movie, MovieSnapshot
@@ -54,6 +54,46 @@ async def test_duplicate_keys_in_one_chunk_last_wins(writer: Writer) -> None:
         station = (await conn.execute(select(air_stations.c.sido_name, air_stations.c.station_code))).one()
         pm10 = (await conn.execute(select(air_readings.c.pm10))).scalars().all()
     assert tuple(station) == ("서울", "111121") and pm10 == [2]
+
+
+async def test_large_batches_upsert_alike_on_both_backends_a_twice_seen_key_last(writer: Writer) -> None:
+    """Batches of COPY_MIN_ROWS or more go by COPY and one merge on PostgreSQL (executemany on SQLite)."""
+    big = Writer(writer.engine, chunk_size=5000)
+    run_id = await start_run(big, "test", "manual")
+    await big.upsert_air_stations([AirStation("중구", "서울", "111121", "도시대기")], T0)
+    hours = COPY_MIN_ROWS + 200
+    rows = [
+        reading(measured_at=T0 + timedelta(hours=h), pm10=h % 300, so2=0.0031, pm10_flag=None) for h in range(hours)
+    ]
+    twice = [*rows, reading(measured_at=T0, pm10=999, pm10_flag="통신장애")]  # hour 0 again, last in the batch
+    assert await big.upsert_air_readings(twice, run_id, T0) == hours + 1
+    revised = [dataclasses.replace(r, pm25=7) for r in rows[1:]]  # all conflicts: updated in place
+    assert await big.upsert_air_readings(revised, run_id, T0 + timedelta(hours=1)) == hours - 1
+    async with big.engine.connect() as conn:
+        count, pm25 = (await conn.execute(text("SELECT count(*), sum(pm25) FROM air_readings"))).one()
+        first = (await conn.execute(select(air_readings).where(air_readings.c.measured_at == T0))).mappings().one()
+        last = (await conn.execute(select(air_readings.c.so2, air_readings.c.updated_at).where(
+            air_readings.c.measured_at == T0 + timedelta(hours=hours - 1)))).one()  # fmt: skip
+    assert (count, pm25) == (hours, 7 * (hours - 1))
+    assert (first["pm10"], first["pm10_flag"], first["pm25"], first["updated_at"]) == (999, "통신장애", None, T0)
+    assert tuple(last) == (0.0031, T0 + timedelta(hours=1))
+    with pytest.raises(LoadError, match=r"writing air_readings failed: .*(?i:foreign key)"):
+        await big.upsert_air_readings([dataclasses.replace(r, station_name="없는역") for r in rows], run_id, T0)
+    async with big.engine.connect() as conn:  # the failed batch left nothing behind
+        assert (await conn.execute(text("SELECT count(*) FROM air_readings"))).scalar_one() == hours
+    assert (big.prepare(air_readings).bulk is not None) == (big.dialect == "postgresql")
+
+
+@pytest.mark.backends("postgresql")
+async def test_a_value_copy_cannot_encode_is_a_load_error(writer: Writer) -> None:
+    big = Writer(writer.engine, chunk_size=5000)
+    run_id = await start_run(big, "test", "manual")
+    await big.upsert_air_stations([AirStation("중구", "서울", None, None)], T0)
+    rows = [reading(measured_at=T0 + timedelta(hours=h), pm10=1) for h in range(COPY_MIN_ROWS)]
+    rows[5] = dataclasses.replace(rows[5], pm10="abc")  # type: ignore[arg-type]
+    with pytest.raises(LoadError, match=r"^writing air_readings failed: a value does not fit its column's type"):
+        await big.upsert_air_readings(rows, run_id, T0)
+    assert await big.upsert_air_readings(rows[:5], run_id, T0) == 5  # the connection is usable again
 
 
 async def test_station_upsert_keeps_known_province_and_first_seen(writer: Writer) -> None:
