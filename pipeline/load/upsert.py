@@ -8,6 +8,7 @@ single-writer rule inside the process (other processes wait on the busy timeout)
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -29,6 +30,8 @@ from pipeline.redaction import redact
 from pipeline.transform.airkorea import AirColumns, AirReading, AirStation
 from pipeline.transform.common import Reject
 from pipeline.transform.tmdb import Movie, MovieSnapshot
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_SIZE = 5000
 
@@ -217,6 +220,7 @@ class Writer:
         self.chunk_size = chunk_size
         self.lock = asyncio.Lock()
         self._prepared: dict[tuple[str, bool], Prepared] = {}
+        self._stage_allowed: bool | None = None
 
     @property
     def dialect(self) -> str:
@@ -263,6 +267,16 @@ class Writer:
             finally:
                 _ACTIVE.reset(token)
 
+    async def _may_stage(self, conn: AsyncConnection) -> bool:
+        """Whether this database lets the user create the temporary staging tables of :class:`BulkUpsert`
+        (PostgreSQL grants it to everyone by default; a locked-down role without it gets ``executemany``)."""
+        if self._stage_allowed is None:
+            found = await conn.exec_driver_sql("SELECT has_database_privilege(current_database(), 'TEMPORARY')")
+            self._stage_allowed = bool(found.scalar())
+            if not self._stage_allowed:
+                log.info("no TEMPORARY privilege on this database: large batches are sent row by row")
+        return self._stage_allowed
+
     async def write(self, prepared: Prepared, rows: Sequence[Sequence[Any]], *, encoded: bool = False) -> int:
         """Upsert ``rows`` in chunks, one short transaction each; returns the rows sent.
 
@@ -271,14 +285,13 @@ class Writer:
         written = 0
         for chunk in chunked(rows, self.chunk_size):
             try:
-                if prepared.bulk is not None and len(chunk) >= COPY_MIN_ROWS:
+                if prepared.sql is not None:
                     params = chunk if encoded else prepared.encode(chunk)
                     async with self.transaction() as conn:
-                        await prepared.bulk.run(conn, params)
-                elif prepared.sql is not None:
-                    params = chunk if encoded else prepared.encode(chunk)
-                    async with self.transaction() as conn:
-                        await conn.exec_driver_sql(prepared.sql, params)
+                        if prepared.bulk is not None and len(chunk) >= COPY_MIN_ROWS and await self._may_stage(conn):
+                            await prepared.bulk.run(conn, params)
+                        else:
+                            await conn.exec_driver_sql(prepared.sql, params)
                 else:
                     dicts = [dict(zip(prepared.columns, row, strict=True)) for row in chunk]
                     async with self.transaction() as conn:

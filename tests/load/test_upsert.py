@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -218,3 +219,36 @@ def test_postgresql_statements_are_rendered_for_asyncpg_and_values_encoded_for_i
     # a type whose values SQLAlchemy must process (JSON) keeps the Core statement and its processing
     other = Table("other", MetaData(), Column("id", Integer, primary_key=True), Column("doc", JSON))
     assert writer.prepare(other).sql is None
+
+
+@pytest.mark.postgres
+async def test_a_role_without_temporary_tables_gets_row_by_row_batches(postgres_url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    from pipeline.load.db import create_engine, migrate
+    from tests.backends import fetch_async
+
+    await migrate(postgres_url)
+    role, database = f"pipeline_notemp_{secrets.token_hex(3)}", make_url(postgres_url).database
+    await fetch_async(postgres_url, f"CREATE ROLE {role} LOGIN")
+    try:
+        for sql in (f"GRANT USAGE ON SCHEMA public TO {role}", f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}",
+                    f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}",
+                    f'REVOKE TEMPORARY ON DATABASE "{database}" FROM PUBLIC'):  # fmt: skip
+            await fetch_async(postgres_url, sql)
+        engine = create_engine(make_url(postgres_url).set(username=role).render_as_string(hide_password=False))
+        try:
+            writer = Writer(engine, chunk_size=5000)
+            run_id = await start_run(writer, "test", "manual")
+            await writer.upsert_air_stations([AirStation("중구", "서울", None, None)], T0)
+            rows = [reading(measured_at=T0 + timedelta(hours=h), pm10=h) for h in range(COPY_MIN_ROWS + 1)]
+            assert await writer.upsert_air_readings(rows, run_id, T0) == COPY_MIN_ROWS + 1
+            assert writer._stage_allowed is False  # it asked once, and sent the batch with executemany
+        finally:
+            await engine.dispose()
+        count = await fetch_async(postgres_url, "SELECT count(*), sum(pm10) FROM air_readings")
+        assert count == [(COPY_MIN_ROWS + 1, sum(range(COPY_MIN_ROWS + 1)))]
+    finally:
+        await fetch_async(postgres_url, f'GRANT TEMPORARY ON DATABASE "{database}" TO PUBLIC')
+        await fetch_async(postgres_url, f"DROP OWNED BY {role}")
+        await fetch_async(postgres_url, f"DROP ROLE {role}")
