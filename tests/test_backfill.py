@@ -185,9 +185,15 @@ class Counting:
 
 
 async def test_quota_stop_leaves_chunks_pending_and_says_when(env: dict[str, Any]) -> None:
+    # One request at a time, so that "no request after the first code 22" is exact: with more in flight, the
+    # ones already sent when the 22 arrives are answered 22 too (stations still waiting are never sent).
+    settings: Settings = env["settings"]
+    airkorea = settings.sources.airkorea.model_copy(update={"concurrency": 1})
+    one = {**env, "settings": settings.model_copy(update={"sources": settings.sources.model_copy(
+        update={"airkorea": airkorea})})}  # fmt: skip
     state = env["state"]
     state.daily_quota[STATION_OP] = 3
-    report = await run_air(env, date(2026, 11, 27), date(2026, 11, 27),
+    report = await run_air(one, date(2026, 11, 27), date(2026, 11, 27),
                            stations=["종로구", "중구", "강남구", "도봉구", "서초구"])  # fmt: skip
     assert report.status == "paused" and report.chunks_done == 3
     assert "run the same command after 2026-11-29 00:00 KST to resume" in (report.message or "")
