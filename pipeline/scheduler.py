@@ -180,6 +180,18 @@ class Daemon:
         self.lock_lost = False
 
     async def run(self) -> None:
+        # Signals first: a SIGTERM during start-up (the lock, migrations, marking abandoned runs) is a graceful
+        # stop too, not the default action that would kill the process half-way.
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        try:
+            await self._run()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+    async def _run(self) -> None:
         lock = DaemonLock(self.settings.database.url)
         await lock.acquire()
         try:
@@ -209,9 +221,10 @@ class Daemon:
         self.stop_event.set()
 
     async def _serve(self, lock: DaemonLock) -> None:
+        if self.stop_event.is_set():  # stopped while starting: no scheduler, no catch-up runs
+            log.info("daemon stopped before its first run")
+            return
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._on_signal, sig)
         watch = loop.create_task(self._watch_lock(lock))
         scheduler = self.scheduler = build_scheduler(self.settings, self.run_job)
         scheduler.add_listener(self._on_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
@@ -230,8 +243,6 @@ class Daemon:
             watch.cancel()
             scheduler.shutdown(wait=False)
             await asyncio.sleep(0)
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
             if self.background:
                 await asyncio.wait(set(self.background), timeout=10)
             await asyncio.gather(watch, return_exceptions=True)
