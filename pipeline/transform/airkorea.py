@@ -219,6 +219,13 @@ def to_air_station(raw: Mapping[str, Any], station_name: str | None = None) -> A
     )
 
 
+def _note_station(stations: dict[str, AirStation], name: str, raw: Mapping[str, Any], station_name: str | None) -> None:
+    """Keep the first record of each station, or a later one that names the province the first did not."""
+    known = stations.get(name)
+    if known is None or (known.sido_name is None and raw.get("sidoName")):
+        stations[name] = to_air_station(raw, station_name)
+
+
 @dataclass(slots=True)
 class AirBatch:
     """The result of normalising one page of items."""
@@ -240,9 +247,7 @@ def to_air_batch(items: Iterable[Mapping[str, Any]], station_name: str | None = 
         try:
             reading = to_air_reading(raw, station_name)
             name = reading.station_name
-            known = stations.get(name)
-            if known is None or (known.sido_name is None and raw.get("sidoName")):
-                stations[name] = to_air_station(raw, station_name)
+            _note_station(stations, name, raw, station_name)
         except RecordError as exc:
             rejects.append(make_reject(SOURCE, exc.reason, raw))
             continue
@@ -327,11 +332,9 @@ def to_air_columns(items: Sequence[Any], station_name: str | None = None) -> Air
     if len(set(zip(names, times, strict=True))) != len(times):  # a station-hour twice: to_air_batch keeps the last
         return None
     stations: dict[str, AirStation] = {}
-    for name, raw in zip(names, items, strict=True):
-        known = stations.get(name)
-        if known is None or (known.sido_name is None and raw.get("sidoName")):
-            try:
-                stations[name] = to_air_station(raw, station_name)
-            except RecordError:
-                return None
+    try:
+        for name, raw in zip(names, items, strict=True):
+            _note_station(stations, name, raw, station_name)
+    except RecordError:
+        return None
     return AirColumns(names, times, values, list(stations.values()))
