@@ -198,12 +198,16 @@ class BulkUpsert:
     async def run(self, conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> None:
         """Inside the caller's transaction (the first statement opens it on the driver's connection too)."""
         await conn.exec_driver_sql(self.create)
+        import asyncpg  # the optional driver: only PostgreSQL writers get here
+
         driver = (await conn.get_raw_connection()).driver_connection
         assert driver is not None
-        try:
+        try:  # on the driver's own connection: its errors are asyncpg's, not SQLAlchemy's
             await driver.copy_records_to_table(self.stage, records=rows, columns=self.columns)
         except (TypeError, ValueError, OverflowError) as exc:  # asyncpg encodes each value as it sends it
-            raise LoadError(redact(f"a value does not fit its column's type ({exc})")) from None
+            raise LoadError(f"a value does not fit its column's type ({exc})") from None
+        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise LoadError((str(exc) or type(exc).__name__).splitlines()[0]) from None
         await conn.exec_driver_sql(self.merge)
         await conn.exec_driver_sql(f"TRUNCATE {self.stage}")  # the next batch of this transaction starts empty
 
@@ -299,13 +303,8 @@ class Writer:
             except SQLAlchemyError as exc:
                 message = str(getattr(exc, "orig", None) or exc).splitlines()[0]
                 raise LoadError(redact(f"writing {prepared.table} failed: {message}")) from None
-            except LoadError as exc:
-                raise LoadError(f"writing {prepared.table} failed: {exc}") from None
-            except Exception as exc:  # COPY runs on the driver's connection: its errors are asyncpg's own
-                if not type(exc).__module__.startswith("asyncpg"):
-                    raise
-                message = (str(exc) or type(exc).__name__).splitlines()[0]
-                raise LoadError(redact(f"writing {prepared.table} failed: {message}")) from None
+            except LoadError as exc:  # a value the encoders or COPY refused
+                raise LoadError(redact(f"writing {prepared.table} failed: {exc}")) from None
             written += len(chunk)
         return written
 
