@@ -17,10 +17,7 @@ written as soon as it is parsed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
 import functools
-import gc
 import json
 import logging
 import math
@@ -33,7 +30,6 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
-from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import aiohttp
@@ -49,6 +45,7 @@ from pipeline.load.runs import RunTotals, finish_run, start_run
 from pipeline.load.tables import air_stations, backfill_chunks, backfills
 from pipeline.load.upsert import Writer, column_rows, dialect_insert, reading_rows
 from pipeline.redaction import redact
+from pipeline.resources import cpu_seconds, limit_malloc_arenas, no_cyclic_gc, peak_rss_mb
 from pipeline.runner import JobReport, RunContext, make_ledger, store_movie_list
 from pipeline.transform.airkorea import AirStation, to_air_batch, to_air_columns
 from pipeline.transform.common import KST, Reject
@@ -185,27 +182,6 @@ class AirPlan:
         if self.need_station_list:
             plan[airkorea_extract.SIDO_OPERATION] = len(self.sidos)
         return plan
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory, in MB.
-
-    Linux: ``VmHWM``, the peak of this program image. Not ``ru_maxrss``: a process started by fork (or vfork)
-    and exec keeps the peak of the image it replaced, its parent's, so a backfill started by a large process
-    would report that process's memory.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024  # kB
-    except (OSError, ValueError, IndexError):
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux, the fallback elsewhere
-
-
-def cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:
-    usage = resource.getrusage(who)
-    return usage.ru_utime + usage.ru_stime
 
 
 # --- ledger ---------------------------------------------------------------------------------------------
@@ -373,7 +349,7 @@ async def backfill_airkorea(
         workers = default_workers() if len(plan.stations) >= MIN_STATIONS_FOR_WORKERS or plan.need_station_list else 0
     count = workers
     pool = (
-        ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_setup)
+        ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn"), initializer=no_cyclic_gc)
         if count > 0
         else None
     )
@@ -438,22 +414,6 @@ async def backfill_airkorea(
         if session is None:
             await http.close()
     return await _finish(writer, report, run_id, started)
-
-
-def limit_malloc_arenas(arenas: int = 2) -> None:
-    """Cap glibc's malloc arenas (one per thread by default, each keeping its own freed memory): the
-    database and HTTP threads of a long backfill otherwise hold on to many megabytes they no longer use."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas)
-
-
-M_ARENA_MAX = -8  # glibc's mallopt parameter number
-
-
-def _worker_setup() -> None:
-    """Parse workers build millions of short-lived dicts and tuples with no reference cycles: the cyclic
-    garbage collector would only rescan them (about 6% of the worker's CPU, measured); refcounting frees them."""
-    gc.disable()
 
 
 #: stations in flight per HTTP request slot (``sources.airkorea.concurrency``) in an AirKorea backfill

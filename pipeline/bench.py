@@ -42,6 +42,7 @@ from pipeline.load.db import create_engine, display_url, upgrade_sync
 from pipeline.load.tables import air_readings
 from pipeline.load.upsert import Writer, reading_rows, sqlite_datetime
 from pipeline.redaction import redact
+from pipeline.resources import proc_cpu_seconds, proc_rss_mb
 from pipeline.simulator import SIM_DATA_GO_KEY, SIM_TMDB_API_KEY
 from pipeline.transform.airkorea import AirReading
 
@@ -587,10 +588,10 @@ def _backfill_trial(base: str, simulator_pid: int, sizes: Sizes) -> BackfillTria
                         "--job", "airkorea_sido"], env=_env(), check=True, capture_output=True)  # fmt: skip
         args = [*pipeline, "--log-level", "WARNING", "backfill", "airkorea", "--config", str(config),
                 "--from", first.isoformat(), "--to", today.isoformat(), *sizes.backfill_args]  # fmt: skip
-        started, simulator_cpu = time.perf_counter(), _proc_cpu_seconds(simulator_pid)
+        started, simulator_cpu = time.perf_counter(), proc_cpu_seconds(simulator_pid)
         result = subprocess.run(args, env=_env(), capture_output=True, text=True)
         wall = time.perf_counter() - started
-        simulator_cpu = _proc_cpu_seconds(simulator_pid) - simulator_cpu
+        simulator_cpu = proc_cpu_seconds(simulator_pid) - simulator_cpu
         if result.returncode != 0:
             raise RuntimeError(f"backfill failed: {result.stdout[-500:]} {result.stderr[-500:]}")
         with sqlite3.connect(Path(tmp) / "bench.db") as conn:
@@ -630,18 +631,6 @@ def bench_backfill(sizes: Sizes) -> list[Line]:
 # --- 5: daemon footprint ----------------------------------------------------------------------------------
 
 
-def _proc_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return math.nan
-
-
-def _proc_cpu_seconds(pid: int) -> float:
-    parts = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def bench_daemon(sizes: Sizes) -> list[Line]:
     with simulator_process(0) as base, tempfile.TemporaryDirectory() as tmp:
         config = _config(Path(tmp), base)
@@ -665,10 +654,10 @@ def bench_daemon(sizes: Sizes) -> list[Line]:
             else:
                 raise RuntimeError("the daemon did not finish its first cycle")
             time.sleep(1)
-            rss = _proc_rss_mb(proc.pid)
-            cpu_before = _proc_cpu_seconds(proc.pid)
+            rss = proc_rss_mb(proc.pid)
+            cpu_before = proc_cpu_seconds(proc.pid)
             time.sleep(sizes.idle_seconds)
-            cpu = (_proc_cpu_seconds(proc.pid) - cpu_before) / sizes.idle_seconds * 100
+            cpu = (proc_cpu_seconds(proc.pid) - cpu_before) / sizes.idle_seconds * 100
         finally:
             proc.terminate()
             proc.wait(60)

@@ -17,9 +17,6 @@ skipped ones (the previous run of the job still going) are written to ``runs`` a
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
-import gc
 import itertools
 import logging
 import os
@@ -51,6 +48,7 @@ from pipeline.load.runs import last_runs, mark_abandoned, record_window, save_ti
 from pipeline.load.upsert import Writer
 from pipeline.lock import DEFAULT_CHECK_INTERVAL, DaemonLock, LockLost
 from pipeline.redaction import redact
+from pipeline.resources import release_memory
 from pipeline.runner import JOBS, run_jobs
 
 log = logging.getLogger(__name__)
@@ -99,16 +97,6 @@ def catch_up_term(since_success: timedelta | None) -> DataTerm:
     if since_success is not None and since_success <= timedelta(days=29):
         return "MONTH"
     return "3MONTH"
-
-
-def release_memory() -> None:
-    """Give freed heap back to the OS after a run, so an idle daemon stays small.
-
-    glibc keeps freed memory in its arenas; ``malloc_trim`` returns it (a no-op elsewhere).
-    """
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def build_scheduler(settings: Settings, func: JobFunc) -> AsyncIOScheduler:
