@@ -1,7 +1,7 @@
 """``pipeline backfill``: fill history once, in resumable chunks.
 
 AirKorea's real-time API has no date parameters: ``getMsrstnAcctoRltmMesureDnsty`` serves windows that end
-now (``DAILY`` ≈ 24 h, ``MONTH`` ≈ 30 days, ``3MONTH`` ≈ 92 days). A backfill picks the smallest window that
+at the newest published hour (``pipeline.extract.airkorea.WINDOWS``). A backfill picks the smallest window that
 covers the range, keeps only the rows inside it, and refuses a range older than the largest window.
 TMDB history comes from ``/discover/movie`` (theatrical releases in the region within the range).
 
@@ -29,7 +29,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from datetime import time as dtime
 from typing import Any, Literal, Protocol
 
 import aiohttp
@@ -48,20 +47,12 @@ from pipeline.redaction import redact
 from pipeline.resources import cpu_seconds, limit_malloc_arenas, no_cyclic_gc, peak_rss_mb
 from pipeline.runner import JobReport, RunContext, make_ledger, store_movie_list
 from pipeline.transform.airkorea import AirStation, to_air_batch, to_air_columns
-from pipeline.transform.common import KST, Reject
+from pipeline.transform.common import KST, Reject, kst_label_to_utc
 
 log = logging.getLogger(__name__)
 
-#: how far back each real-time window reaches (the simulator serves exactly these; the real API "about")
-WINDOWS: dict[DataTerm, timedelta] = {
-    "DAILY": timedelta(hours=24),
-    "MONTH": timedelta(days=30),
-    "3MONTH": timedelta(days=92),
-}
-BACKFILL_ROWS = 10_000  # numOfRows for a station series: 3MONTH (~2,200 rows) in one call
 TMDB_CHUNK_PAGES = 10
 MIN_STATIONS_FOR_WORKERS = 8
-PUBLISH_DELAY = timedelta(minutes=15)  # AirKorea publishes an hour about 15 minutes after it ends
 
 Source = Literal["airkorea", "tmdb"]
 
@@ -76,12 +67,12 @@ class DayRange:
     @property
     def start(self) -> datetime:
         """UTC time of the first value: the hour labelled ``first 01:00`` KST."""
-        return datetime.combine(self.first, dtime(1), tzinfo=KST).astimezone(UTC)
+        return kst_label_to_utc(f"{self.first.isoformat()} 01:00")
 
     @property
     def end(self) -> datetime:
         """UTC time of the last value: the hour labelled ``last 24:00`` KST."""
-        return datetime.combine(self.last + timedelta(days=1), dtime(0), tzinfo=KST).astimezone(UTC)
+        return kst_label_to_utc(f"{self.last.isoformat()} 24:00")
 
 
 def parse_range(first: str, last: str, today: date) -> DayRange:
@@ -96,23 +87,17 @@ def parse_range(first: str, last: str, today: date) -> DayRange:
     return DayRange(begin, end)
 
 
-def newest_hour(now: datetime) -> datetime:
-    """The newest hour AirKorea has published at ``now`` (UTC, the end of the hour)."""
-    return (now - PUBLISH_DELAY).replace(minute=0, second=0, microsecond=0)
-
-
 def choose_window(days: DayRange, now: datetime) -> DataTerm:
     """The smallest real-time window reaching back to the range's first hour, or a clear refusal."""
-    newest = newest_hour(now)
-    for term, span in WINDOWS.items():
-        oldest = newest - span + timedelta(hours=1)
-        if oldest <= days.start:
-            return term
-    oldest_day = (newest - WINDOWS["3MONTH"] + timedelta(hours=1)).astimezone(KST)
+    window = airkorea_extract.smallest_window(airkorea_extract.reach_of(days.start, now))
+    if window is not None:
+        return window.term
+    largest = airkorea_extract.LARGEST_WINDOW
+    oldest_day = airkorea_extract.oldest_served_hour(now).astimezone(KST)
     first_day = (oldest_day - timedelta(hours=1)).date() + timedelta(days=1)
     raise ConfigError(
         f"--from {days.first}: the AirKorea real-time API only serves the last ~3 months "
-        f"(dataTerm=3MONTH, {WINDOWS['3MONTH'].days} days): the oldest day a backfill can start is {first_day}"
+        f"(dataTerm={largest.term}, {largest.reach.days} days): the oldest day a backfill can start is {first_day}"
     )
 
 
@@ -177,8 +162,9 @@ class AirPlan:
     arguments: dict[str, Any]  # the selection as given, recorded with the backfill
 
     def requests(self, pending: int | None = None) -> dict[str, int]:
-        per_station = math.ceil(airkorea_extract.TERM_ROWS[self.window] / BACKFILL_ROWS)
-        plan = {airkorea_extract.STATION_OPERATION: per_station * (len(self.stations) if pending is None else pending)}
+        stations = len(self.stations) if pending is None else pending
+        rows = airkorea_extract.MAX_ROWS_PER_PAGE
+        plan = {airkorea_extract.STATION_OPERATION: airkorea_extract.station_calls(stations, self.window, rows)}
         if self.need_station_list:
             plan[airkorea_extract.SIDO_OPERATION] = len(self.sidos)
         return plan
@@ -356,7 +342,7 @@ async def backfill_airkorea(
     # A spawned worker takes a second or so to start (a new interpreter, its imports). Start it now, and parse
     # here until it is up, rather than leave the first pages waiting for it.
     booted = pool.submit(_worker_ready) if pool is not None else None
-    source = settings.sources.airkorea.model_copy(update={"num_of_rows": BACKFILL_ROWS})
+    source = settings.sources.airkorea.model_copy(update={"num_of_rows": airkorea_extract.MAX_ROWS_PER_PAGE})
     local = settings.model_copy(update={"sources": settings.sources.model_copy(update={"airkorea": source})})
     started, cpu_started, children_started = time.monotonic(), cpu_seconds(), cpu_seconds(resource.RUSAGE_CHILDREN)
     run_id = await start_run(writer, "backfill_airkorea", "backfill")
@@ -493,8 +479,7 @@ async def _air_chunk(
     """
     now = datetime.now(UTC)
     sqlite_form = writer.sqlite_form
-    params = {"stationName": station, "dataTerm": plan.window, "ver": source.ver, "returnType": "json",
-              "numOfRows": str(BACKFILL_ROWS), "pageNo": "1"}  # fmt: skip
+    params = airkorea_extract.station_query(station, plan.window, ver=source.ver, rows=source.num_of_rows)
     operation = airkorea_extract.STATION_OPERATION
     body = await client.get(operation, params, operation, classify=airkorea_extract.raw_json_page)
     began = time.monotonic()

@@ -205,7 +205,7 @@ def _default_jobs() -> dict[JobName, JobSchedule]:
     return {
         # TMDB refreshes its lists daily: four looks a day follow popularity without waste
         "tmdb": JobSchedule(cron="10 0,6,12,18 * * *", jitter=120),
-        # AirKorea publishes each hour about 15 minutes past: poll after that
+        # AirKorea publishes each hour after extract.airkorea.PUBLISH_DELAY: poll after that (a test holds it)
         "airkorea_sido": JobSchedule(cron="20 * * * *", jitter=60),
         "airkorea_stations": JobSchedule(cron="25 * * * *", jitter=60),
     }

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import aiohttp
 
-from pipeline.config import JOB_NAMES, DataTerm, JobName, Secrets, Settings
+from pipeline.config import JOB_NAMES, AirKoreaSettings, DataTerm, JobName, Secrets, Settings
 from pipeline.errors import (
     BadRequestError,
     LoadError,
@@ -292,7 +292,7 @@ async def _run_job(ctx: RunContext, job: JobName) -> JobReport:
     job_stats.set(report.stats)  # this task's context: requests made for the job are counted in its report
     try:
         if job != "tmdb":  # data.go.kr: the planned calls must fit in what is left of today's quota
-            planned = airkorea_extract.planned_calls(ctx.settings.sources.airkorea, job, ctx.data_term)
+            planned = _planned_calls(ctx.settings.sources.airkorea, job, ctx.data_term)
             try:
                 await ctx.ledger.check_plan(planned)
             except QuotaError:
@@ -306,6 +306,14 @@ async def _run_job(ctx: RunContext, job: JobName) -> JobReport:
     finally:
         report.seconds = time.monotonic() - started
     return report
+
+
+def _planned_calls(settings: AirKoreaSettings, job: JobName, data_term: DataTerm | None) -> dict[str, int]:
+    rows = settings.num_of_rows
+    if job == "airkorea_sido":
+        return {airkorea_extract.SIDO_OPERATION: airkorea_extract.sido_calls(settings.sidos, rows)}
+    term = data_term or settings.data_term
+    return {airkorea_extract.STATION_OPERATION: airkorea_extract.station_calls(len(settings.stations), term, rows)}
 
 
 def make_ledger(settings: Settings, writer: Writer, clock: Callable[[], datetime] | None = None) -> QuotaLedger:

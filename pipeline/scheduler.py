@@ -42,6 +42,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from pipeline.config import DataTerm, JobName, JobSchedule, Secrets, Settings, cron_fields
+from pipeline.extract import airkorea as airkorea_extract
 from pipeline.extract.http import make_session
 from pipeline.load.db import create_engine, migrate
 from pipeline.load.runs import last_runs, mark_abandoned, record_window, save_timetable
@@ -91,12 +92,9 @@ def freshness_limit(schedule: JobSchedule, timezone: ZoneInfo) -> timedelta:
 
 
 def catch_up_term(since_success: timedelta | None) -> DataTerm:
-    """The station window that covers a gap: DAILY for up to a day, MONTH up to 30 days, else 3MONTH."""
-    if since_success is not None and since_success <= timedelta(hours=23):
-        return "DAILY"
-    if since_success is not None and since_success <= timedelta(days=29):
-        return "MONTH"
-    return "3MONTH"
+    """The smallest station window that covers the gap since the last success (never: the largest)."""
+    window = airkorea_extract.smallest_window(since_success) if since_success is not None else None
+    return (window or airkorea_extract.LARGEST_WINDOW).term
 
 
 def build_scheduler(settings: Settings, func: JobFunc) -> AsyncIOScheduler:

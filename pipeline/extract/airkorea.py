@@ -1,29 +1,125 @@
 """AirKorea (data.go.kr ``B552584/ArpltnInforInqireSvc``): real-time readings per province and per station.
 
+This module is the one home of what the API serves, outside the simulator (which keeps its own copy, to stay
+an independent oracle): the operations and their query parameters, the ``dataTerm`` windows (how far back
+each reaches, how many rows it holds), the publish delay and so the newest published hour, the page size
+limit, and the gateway's result codes. The backfill's window choice, the daemon's catch-up window and quota
+planning ask it.
+
 data.go.kr answers many errors with HTTP 200: an ``OpenAPI_ServiceResponse`` envelope, as XML even when
 JSON was asked for, or as JSON. The classifier reads the body, not only the status. Normal bodies may be
 JSON or XML (the API's default); both become the same :class:`AirPage`.
+
+Importing it loads no HTTP library (``pipeline status`` plans quota with it): the request gate is imported
+where a client is made.
 """
 
 from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import orjson
 
-from pipeline.config import AirKoreaSettings, Secrets
+from pipeline.config import NATIONWIDE, AirKoreaSettings, DataTerm, Secrets
 from pipeline.errors import AuthError, BadRequestError, QuotaError, SourceError, TransientError
-from pipeline.extract.http import BeforeSend, OnQuota, SourceClient, retry_after_seconds
+from pipeline.extract.headers import retry_after_seconds
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from pipeline.extract.http import BeforeSend, OnQuota, SourceClient
 
 SOURCE = "airkorea"
 SERVICE = "ArpltnInforInqireSvc"
 SIDO_OPERATION = "getCtprvnRltmMesureDnsty"
 STATION_OPERATION = "getMsrstnAcctoRltmMesureDnsty"
+OPERATIONS = (SIDO_OPERATION, STATION_OPERATION)
+
+# --- what the API serves ------------------------------------------------------------------------------------
+
+#: AirKorea publishes each hour about 15 minutes after it ends (tech doc v1.3 §0.2): poll after that
+PUBLISH_DELAY = timedelta(minutes=15)
+#: the largest ``numOfRows`` the API takes: a 3MONTH series (~2,200 rows) fits one call
+MAX_ROWS_PER_PAGE = 10_000
+#: upper bounds of the stations a province answer lists (전국: the whole country), for planning calls
+PROVINCE_STATIONS = 150
+NATIONWIDE_STATIONS = 700
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A ``dataTerm`` of the station series: how far back from the newest published hour it dependably reaches
+    (its oldest hour ends ``reach - 1 h`` before the newest), and how many hourly rows it holds at most."""
+
+    term: DataTerm
+    reach: timedelta
+    rows: int
+
+
+#: smallest first. DAILY: 23-24 rows are served (a recorded DAILY body has totalCount 23), so 23 hours are
+#: dependable; MONTH and 3MONTH "about" one and three months (the simulator serves 30 and 92 days exactly).
+WINDOWS: tuple[Window, ...] = (
+    Window("DAILY", timedelta(hours=23), 24),
+    Window("MONTH", timedelta(days=30), 31 * 24),
+    Window("3MONTH", timedelta(days=92), 93 * 24),
+)
+WINDOW = {window.term: window for window in WINDOWS}
+LARGEST_WINDOW = WINDOWS[-1]
+
+
+def newest_published_hour(now: datetime) -> datetime:
+    """The newest hour AirKorea has published at ``now``: the end of that hour (what ``dataTime`` labels)."""
+    return (now - PUBLISH_DELAY).replace(minute=0, second=0, microsecond=0)
+
+
+def smallest_window(reach: timedelta) -> Window | None:
+    """The smallest window reaching ``reach`` back from the newest published hour; ``None`` past the largest."""
+    return next((window for window in WINDOWS if reach <= window.reach), None)
+
+
+def reach_of(oldest: datetime, now: datetime) -> timedelta:
+    """How far back a series fetched at ``now`` must reach to include the hour ending at ``oldest``."""
+    return newest_published_hour(now) - oldest + timedelta(hours=1)
+
+
+def oldest_served_hour(now: datetime) -> datetime:
+    """The end of the oldest hour the largest window serves at ``now``."""
+    return newest_published_hour(now) - LARGEST_WINDOW.reach + timedelta(hours=1)
+
+
+def sido_query(sido: str, *, ver: str, rows: int, page: int = 1) -> dict[str, str]:
+    """Query parameters of ``getCtprvnRltmMesureDnsty``: every station's newest hour in a province."""
+    return {"sidoName": sido, "ver": ver, "returnType": "json", "numOfRows": str(rows), "pageNo": str(page)}
+
+
+def station_query(station: str, term: DataTerm, *, ver: str, rows: int, page: int = 1) -> dict[str, str]:
+    """Query parameters of ``getMsrstnAcctoRltmMesureDnsty``: one station's series over a window."""
+    return {
+        "stationName": station,
+        "dataTerm": term,
+        "ver": ver,
+        "returnType": "json",
+        "numOfRows": str(rows),
+        "pageNo": str(page),
+    }
+
+
+def sido_calls(sidos: tuple[str, ...] | list[str], rows: int) -> int:
+    """Calls one poll of ``sidos`` makes (one page per province unless ``rows`` is small)."""
+    return sum(math.ceil((NATIONWIDE_STATIONS if s == NATIONWIDE else PROVINCE_STATIONS) / rows) for s in sidos)
+
+
+def station_calls(stations: int, term: DataTerm, rows: int) -> int:
+    """Calls fetching ``stations`` series over ``term`` make, ``rows`` a page."""
+    return math.ceil(WINDOW[term].rows / rows) * stations
+
+
+# --- responses ----------------------------------------------------------------------------------------------
 
 TRANSIENT_CODES = frozenset({"01", "02", "04", "05", "99"})
 AUTH_CODES = frozenset({"20", "21", "30", "31", "32", "33"})
@@ -188,6 +284,8 @@ def make_client(
     before_send: BeforeSend | None = None,
     on_quota: OnQuota | None = None,
 ) -> SourceClient:
+    from pipeline.extract.http import SourceClient  # the gate loads aiohttp: only where requests are made
+
     return SourceClient(
         session,
         source=SOURCE,
@@ -206,13 +304,12 @@ def make_client(
 
 
 async def _fetch_pages(
-    client: SourceClient, operation: str, params: Mapping[str, str], num_of_rows: int
+    client: SourceClient, operation: str, query: Callable[[int], dict[str, str]], num_of_rows: int
 ) -> AsyncIterator[AirPage]:
     """All pages of one query, in order. ``totalCount`` is not always right, so an empty page also stops."""
-    base = {**params, "returnType": "json", "numOfRows": str(num_of_rows)}
     page_no, last = 1, 1
     while page_no <= last:
-        page: AirPage = await client.get(operation, {**base, "pageNo": str(page_no)}, operation)
+        page: AirPage = await client.get(operation, query(page_no), operation)
         if not page.items:
             return
         yield page
@@ -226,30 +323,22 @@ async def _fetch_pages(
 
 async def fetch_sido_pages(client: SourceClient, sido: str, settings: AirKoreaSettings) -> AsyncIterator[AirPage]:
     """Every station's newest hour in one province (or ``전국``)."""
-    params = {"sidoName": sido, "ver": settings.ver}
-    async for page in _fetch_pages(client, SIDO_OPERATION, params, settings.num_of_rows):
+    rows = settings.num_of_rows
+    async for page in _fetch_pages(
+        client, SIDO_OPERATION, lambda page: sido_query(sido, ver=settings.ver, rows=rows, page=page), rows
+    ):
         yield page
 
 
-#: rows a station series holds per window, for planning calls against the quota
-TERM_ROWS = {"DAILY": 24, "MONTH": 31 * 24, "3MONTH": 93 * 24}
-NATIONWIDE_STATIONS = 700  # an upper bound of 전국's station count, for planning
-
-
-def planned_calls(settings: AirKoreaSettings, job: str, data_term: str | None = None) -> dict[str, int]:
-    """Calls a job will make per operation (one page per province unless ``num_of_rows`` is small)."""
-    rows = settings.num_of_rows
-    if job == "airkorea_sido":
-        per_sido = [math.ceil((NATIONWIDE_STATIONS if s == "전국" else 150) / rows) for s in settings.sidos]
-        return {SIDO_OPERATION: sum(per_sido)}
-    pages = math.ceil(TERM_ROWS[data_term or settings.data_term] / rows)
-    return {STATION_OPERATION: pages * len(settings.stations)}
-
-
 async def fetch_station_pages(
-    client: SourceClient, station: str, settings: AirKoreaSettings, data_term: str | None = None
+    client: SourceClient, station: str, settings: AirKoreaSettings, data_term: DataTerm | None = None
 ) -> AsyncIterator[AirPage]:
     """One station's hourly series over ``dataTerm`` (DAILY, MONTH or 3MONTH), newest first."""
-    params = {"stationName": station, "dataTerm": data_term or settings.data_term, "ver": settings.ver}
-    async for page in _fetch_pages(client, STATION_OPERATION, params, settings.num_of_rows):
+    term, rows = data_term or settings.data_term, settings.num_of_rows
+    async for page in _fetch_pages(
+        client,
+        STATION_OPERATION,
+        lambda page: station_query(station, term, ver=settings.ver, rows=rows, page=page),
+        rows,
+    ):
         yield page

@@ -24,8 +24,6 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -47,7 +45,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BACKOFF_BASE = 0.5
 DEFAULT_BACKOFF_MAX = 30.0
-DEFAULT_RETRY_AFTER_CAP = 300.0
 USER_AGENT = "pipeline/0.1 (+https://github.com/; collects TMDB and AirKorea data)"
 SECRET_PARAMS = frozenset({"serviceKey", "ServiceKey", "api_key"})
 
@@ -88,20 +85,6 @@ class RequestStats:
 
 #: The stats of the job being run in this task (and the tasks it spawns); requests are counted there too.
 job_stats: ContextVar[RequestStats | None] = ContextVar("job_stats", default=None)
-
-
-def retry_after_seconds(value: str | None, cap: float = DEFAULT_RETRY_AFTER_CAP) -> float | None:
-    """``Retry-After`` in seconds (delta-seconds or an HTTP date), clamped to ``[0, cap]``."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
-        except (TypeError, ValueError, IndexError):
-            return None
-    return max(0.0, min(seconds, cap))
 
 
 def describe(url: str, params: Mapping[str, str]) -> str:

@@ -16,7 +16,8 @@ import orjson
 
 from pipeline.config import Secrets, TmdbSettings
 from pipeline.errors import AuthError, BadRequestError, NotFoundError, SourceError, TransientError
-from pipeline.extract.http import SourceClient, retry_after_seconds
+from pipeline.extract.headers import retry_after_seconds
+from pipeline.extract.http import SourceClient
 
 SOURCE = "tmdb"
 MAX_PAGE = 500  # TMDB refuses page > 500 with status_code 22
