@@ -16,7 +16,7 @@ from pipeline.load.db import create_engine, migrate
 from pipeline.load.upsert import Writer
 from pipeline.offline import simulated
 from pipeline.simulator import SimulatorState
-from pipeline.simulator import data as sim_data
+from pipeline.simulator import airkorea_data as sim_data
 from tests.backends import fetch, plain_rows
 
 NOW = datetime(2026, 11, 28, 0, 30, tzinfo=UTC)  # 09:30 KST: the newest published hour is 09:00 KST

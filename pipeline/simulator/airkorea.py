@@ -8,7 +8,7 @@ from typing import Final, Literal, cast
 
 from aiohttp import web
 
-from pipeline.simulator import data
+from pipeline.simulator import airkorea_data
 from pipeline.simulator.faults import DATA_GO_JSON_CONTENT_TYPE, DATA_GO_XML_CONTENT_TYPE, gateway_response
 from pipeline.simulator.state import SimulatorState
 
@@ -26,16 +26,16 @@ def key_valid(request: web.Request, state: SimulatorState) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------ bodies
-# Bodies are written straight from generated rows (``data.Row``, values already UTF-8): one item is
+# Bodies are written straight from generated rows (``airkorea_data.Row``, values already UTF-8): one item is
 # ``template % pick(row)``, with a template per (format, operation, ver, row shape) built on first use, ``null`` /
 # ``<coFlag/>`` baked in where that shape has None. The bytes are exactly those the original code produced with
 # ``json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))`` (compact, non-ASCII as UTF-8, like the
 # real API: tests/fixtures/airkorea/*.json) and with its XML writer; tests/simulator/test_airkorea_bodies.py
 # checks that against a copy of that code. Values need no escaping except station texts, which the rows carry
-# escaped for the format (``data.reading_row(..., fmt)``).
+# escaped for the format (``airkorea_data.reading_row(..., fmt)``).
 
 Format = Literal["json", "xml"]
-Picker = Callable[[data.Row], tuple[bytes, ...]]
+Picker = Callable[[airkorea_data.Row], tuple[bytes, ...]]
 
 _JSON_HEAD: Final = b'{"response":{"body":{"totalCount":%d,"items":['
 _JSON_TAIL: Final = b'],"pageNo":%d,"numOfRows":%d},"header":{"resultMsg":"NORMAL_CODE","resultCode":"00"}}}'
@@ -55,12 +55,12 @@ def _picker(positions: list[int]) -> Picker:
     return cast(Picker, operator.itemgetter(*positions))
 
 
-def _item_template(fmt: Format, ctprvn: bool, ver: int, row: data.Row) -> tuple[bytes, Picker]:
+def _item_template(fmt: Format, ctprvn: bool, ver: int, row: airkorea_data.Row) -> tuple[bytes, Picker]:
     """``(template, pick)`` writing the items shaped like ``row`` (same fields None) for ``fmt``."""
     parts: list[str] = []
     positions: list[int] = []
-    for key in data.KEY_ORDERS[(ctprvn, ver)]:
-        position = data.FIELD_POSITIONS[key]
+    for key in airkorea_data.KEY_ORDERS[(ctprvn, ver)]:
+        position = airkorea_data.FIELD_POSITIONS[key]
         null = row[position] is None
         if fmt == "json":
             parts.append(f'"{key}":null' if null else f'"{key}":"%s"')
@@ -75,15 +75,15 @@ def _item_template(fmt: Format, ctprvn: bool, ver: int, row: data.Row) -> tuple[
 
 # (format, ctprvn, ver) -> row shape -> item template; a few dozen shapes exist.
 _TEMPLATES: Final[dict[tuple[Format, bool, int], dict[bytes | None, tuple[bytes, Picker]]]] = {
-    (fmt, ctprvn, ver): {} for fmt in ("json", "xml") for ctprvn, ver in data.KEY_ORDERS
+    (fmt, ctprvn, ver): {} for fmt in ("json", "xml") for ctprvn, ver in airkorea_data.KEY_ORDERS
 }
 
 
-def _items(fmt: Format, ctprvn: bool, ver: int, rows: list[data.Row]) -> list[bytes]:
+def _items(fmt: Format, ctprvn: bool, ver: int, rows: list[airkorea_data.Row]) -> list[bytes]:
     templates = _TEMPLATES[(fmt, ctprvn, ver)]
     items: list[bytes] = []
     for row in rows:
-        shape = row[data.SHAPE]
+        shape = row[airkorea_data.SHAPE]
         found = templates.get(shape)
         if found is None:
             found = templates[shape] = _item_template(fmt, ctprvn, ver, row)
@@ -93,7 +93,7 @@ def _items(fmt: Format, ctprvn: bool, ver: int, rows: list[data.Row]) -> list[by
 
 
 def render_body(
-    fmt: Format, total: int, rows: list[data.Row], ctprvn: bool, ver: int, page: int, per_page: int
+    fmt: Format, total: int, rows: list[airkorea_data.Row], ctprvn: bool, ver: int, page: int, per_page: int
 ) -> bytes:
     """The body of a page of ``rows`` (generated with station texts escaped for ``fmt``).
 
@@ -118,15 +118,15 @@ def render_body(
 
 def ctprvn_body(fmt: Format, sido: str, index: int, ver: int, page: int, per_page: int) -> bytes:
     """A ``getCtprvnRltmMesureDnsty`` body at hour ``index``."""
-    total, rows = data.ctprvn_rows(sido, index, ver, page, per_page, fmt)
+    total, rows = airkorea_data.ctprvn_rows(sido, index, ver, page, per_page, fmt)
     return render_body(fmt, total, rows, True, ver, page, per_page)
 
 
 def msrstn_body(
-    fmt: Format, station: data.Station, newest: int, hours: int, ver: int, page: int, per_page: int
+    fmt: Format, station: airkorea_data.Station, newest: int, hours: int, ver: int, page: int, per_page: int
 ) -> bytes:
     """A ``getMsrstnAcctoRltmMesureDnsty`` body for one station, newest hour first."""
-    total, rows = data.msrstn_rows(station, newest, hours, ver, page, per_page, fmt)
+    total, rows = airkorea_data.msrstn_rows(station, newest, hours, ver, page, per_page, fmt)
     return render_body(fmt, total, rows, False, ver, page, per_page)
 
 
@@ -165,8 +165,8 @@ async def ctprvn(request: web.Request, state: SimulatorState) -> web.StreamRespo
     sido = request.query.get("sidoName")
     if not sido:
         return gateway_response("11")
-    ver = data.parse_ver(request.query.get("ver"))
-    newest = data.newest_hour(state.now())
+    ver = airkorea_data.parse_ver(request.query.get("ver"))
+    newest = airkorea_data.newest_hour(state.now())
     return _response(fmt, ctprvn_body(fmt, sido, newest, ver, page, rows))
 
 
@@ -179,14 +179,14 @@ async def msrstn(request: web.Request, state: SimulatorState) -> web.StreamRespo
     name = request.query.get("stationName")
     if not name:
         return gateway_response("11")
-    hours = data.DATA_TERM_HOURS.get((request.query.get("dataTerm") or "DAILY").strip().upper())
+    hours = airkorea_data.DATA_TERM_HOURS.get((request.query.get("dataTerm") or "DAILY").strip().upper())
     if hours is None:
         return gateway_response("10")
-    ver = data.parse_ver(request.query.get("ver"))
-    station = data.stations_by_name().get(name)
+    ver = airkorea_data.parse_ver(request.query.get("ver"))
+    station = airkorea_data.stations_by_name().get(name)
     if station is None:
         return _response(fmt, render_body(fmt, 0, [], False, ver, page, rows))
-    newest = data.newest_hour(state.now())
+    newest = airkorea_data.newest_hour(state.now())
     return _response(fmt, msrstn_body(fmt, station, newest, hours, ver, page, rows))
 
 

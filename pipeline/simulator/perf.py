@@ -12,10 +12,10 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from pipeline.simulator import airkorea, data
+from pipeline.simulator import airkorea, airkorea_data
 
 CLOCK = datetime(2025, 1, 20, 3, 30, tzinfo=UTC)
-VER_15 = data.parse_ver("1.5")
+VER_15 = airkorea_data.parse_ver("1.5")
 
 
 def best_seconds(run: Callable[[], bytes], repeat: int) -> float:
@@ -32,18 +32,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=20, help="runs per case; the best is reported")
     args = parser.parse_args(argv)
 
-    newest = data.newest_hour(CLOCK)
-    station = data.stations()[0]
-    hours = data.DATA_TERM_HOURS["3MONTH"]
-    national = len(data.stations())
+    newest = airkorea_data.newest_hour(CLOCK)
+    station = airkorea_data.stations()[0]
+    hours = airkorea_data.DATA_TERM_HOURS["3MONTH"]
+    national = len(airkorea_data.stations())
 
     def msrstn(fmt: airkorea.Format) -> Callable[[], bytes]:
         return lambda: airkorea.msrstn_body(fmt, station, newest, hours, VER_15, 1, hours)
 
     def ctprvn(fmt: airkorea.Format) -> Callable[[], bytes]:
         def run() -> bytes:
-            data.clear_ctprvn_order_cache()  # include the hourly station shuffle, as a first request would
-            return airkorea.ctprvn_body(fmt, data.ALL_SIDOS, newest, VER_15, 1, 1000)
+            airkorea_data.clear_ctprvn_order_cache()  # include the hourly station shuffle, as a first request would
+            return airkorea.ctprvn_body(fmt, airkorea_data.ALL_SIDOS, newest, VER_15, 1, 1000)
 
         return run
 

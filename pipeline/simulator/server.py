@@ -9,7 +9,7 @@ from typing import Final
 
 from aiohttp import web
 
-from pipeline.simulator import data
+from pipeline.simulator import tmdb_data
 from pipeline.simulator.app import create_app
 from pipeline.simulator.state import SimulatorState
 
@@ -58,7 +58,7 @@ class Simulator:
         if self._runner is not None:
             raise RuntimeError("Simulator is already started")
         # Build the movie catalogue off the event loop now, so the first TMDB request is not slow.
-        await asyncio.to_thread(data.catalogue)
+        await asyncio.to_thread(tmdb_data.catalogue)
         runner = web.AppRunner(create_app(self._state), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
         await runner.setup()
         try:

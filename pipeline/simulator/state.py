@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Final
 
-from pipeline.simulator.data import kst_day
+from pipeline.simulator.world import kst_day
 
 # Placeholder credentials the simulator accepts by default. The read token is shaped like a TMDB v4 JWT
 # (``eyJ...``) but every segment is short, so secret scanners do not flag it.

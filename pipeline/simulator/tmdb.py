@@ -9,7 +9,7 @@ from typing import Final
 
 from aiohttp import web
 
-from pipeline.simulator import data
+from pipeline.simulator import tmdb_data, world
 from pipeline.simulator.faults import json_response, tmdb_error
 from pipeline.simulator.state import SimulatorState
 
@@ -47,15 +47,15 @@ def parse_date(raw: str | None) -> date | None:
     return date.fromisoformat(raw)
 
 
-def page_of(ranking: list[data.Ranked], page: int, *, reranked: bool) -> list[data.Ranked]:
+def page_of(ranking: list[tmdb_data.Ranked], page: int, *, reranked: bool) -> list[tmdb_data.Ranked]:
     """One page of 20. With ``reranked``, pages from 3 on are shifted back by one (live re-ranking): the last
     movie of page 2 shows up again first on page 3, and the last page runs to the end so nothing is lost."""
-    total_pages = math.ceil(len(ranking) / data.PAGE_SIZE)
+    total_pages = math.ceil(len(ranking) / tmdb_data.PAGE_SIZE)
     if page > total_pages:
         return []
     shift = 1 if reranked and page >= 3 else 0
-    start = (page - 1) * data.PAGE_SIZE - shift
-    stop = len(ranking) if page == total_pages else page * data.PAGE_SIZE - shift
+    start = (page - 1) * tmdb_data.PAGE_SIZE - shift
+    stop = len(ranking) if page == total_pages else page * tmdb_data.PAGE_SIZE - shift
     return ranking[start:stop]
 
 
@@ -67,15 +67,15 @@ async def now_playing(request: web.Request, state: SimulatorState) -> web.Stream
     language = query.get("language") or "en-US"
     region = query.get("region") or None
     now = state.now()
-    minimum, maximum = data.now_playing_window(data.kst_day(now))
-    ranking = data.ranked(data.released_between(minimum, maximum, region), data.utc_day(now))
-    results = [data.list_item(m, pop, language, region) for m, pop in page_of(ranking, page, reranked=True)]
+    minimum, maximum = tmdb_data.now_playing_window(world.kst_day(now))
+    ranking = tmdb_data.ranked(tmdb_data.released_between(minimum, maximum, region), tmdb_data.utc_day(now))
+    results = [tmdb_data.list_item(m, pop, language, region) for m, pop in page_of(ranking, page, reranked=True)]
     return json_response(
         {
             "dates": {"maximum": maximum.isoformat(), "minimum": minimum.isoformat()},
             "page": page,
             "results": results,
-            "total_pages": math.ceil(len(ranking) / data.PAGE_SIZE),
+            "total_pages": math.ceil(len(ranking) / tmdb_data.PAGE_SIZE),
             "total_results": len(ranking),
         }
     )
@@ -83,7 +83,7 @@ async def now_playing(request: web.Request, state: SimulatorState) -> web.Stream
 
 async def movie(request: web.Request, state: SimulatorState) -> web.StreamResponse:
     raw_id = request.match_info.get("movie_id", "")
-    found = data.movie_by_id(int(raw_id)) if _ID_RE.fullmatch(raw_id) else None
+    found = tmdb_data.movie_by_id(int(raw_id)) if _ID_RE.fullmatch(raw_id) else None
     if found is None:
         return tmdb_error(404, 34)
     query = request.query
@@ -91,10 +91,10 @@ async def movie(request: web.Request, state: SimulatorState) -> web.StreamRespon
     if len(appends) > MAX_APPENDS:
         return tmdb_error(400, 27)
     language = query.get("language") or "en-US"
-    body = data.movie_details(found, language, data.utc_day(state.now()))
+    body = tmdb_data.movie_details(found, language, tmdb_data.utc_day(state.now()))
     # Unknown append names are silently ignored, as TMDB does for retired ones (tmdb.md §3).
     if "release_dates" in appends:
-        body["release_dates"] = {"results": data.release_dates(found)["results"]}
+        body["release_dates"] = {"results": tmdb_data.release_dates(found)["results"]}
     return json_response(body)
 
 
@@ -106,12 +106,12 @@ _SORT_FIELDS: Final = frozenset(
 SortValue = float | int | str | date
 
 
-def _sort_value(field: str, pair: data.Ranked, region: str | None, language: str) -> SortValue | None:
+def _sort_value(field: str, pair: tmdb_data.Ranked, region: str | None, language: str) -> SortValue | None:
     movie, pop = pair
     if field == "primary_release_date":
         return movie.primary_release
     if field == "release_date":
-        shown = data.list_release_date(movie, region)
+        shown = tmdb_data.list_release_date(movie, region)
         return date.fromisoformat(shown) if shown else None
     if field == "vote_average":
         return movie.vote_average
@@ -120,11 +120,11 @@ def _sort_value(field: str, pair: data.Ranked, region: str | None, language: str
     if field == "revenue":
         return movie.revenue
     if field == "title":
-        return data.localized_title(movie, language)
+        return tmdb_data.localized_title(movie, language)
     return pop
 
 
-def _sorted(ranking: list[data.Ranked], sort_by: str, region: str | None, language: str) -> list[data.Ranked]:
+def _sorted(ranking: list[tmdb_data.Ranked], sort_by: str, region: str | None, language: str) -> list[tmdb_data.Ranked]:
     """Apply ``sort_by``; unknown values fall back to ``popularity.desc``. Missing values sort last."""
     field, _, direction = sort_by.rpartition(".")
     if field not in _SORT_FIELDS or direction not in ("asc", "desc"):
@@ -153,8 +153,8 @@ async def discover(request: web.Request, state: SimulatorState) -> web.StreamRes
     language = query.get("language") or "en-US"
     region = query.get("region") or None
 
-    start, end = gte or data.CATALOGUE_START, lte or data.CATALOGUE_END
-    movies = data.released_between(start, end, region) if start <= end else []
+    start, end = gte or tmdb_data.CATALOGUE_START, lte or tmdb_data.CATALOGUE_END
+    movies = tmdb_data.released_between(start, end, region) if start <= end else []
     release_types = query.get("with_release_type")
     if release_types is not None:
         wanted = {token.strip() for token in re.split(r"[|,]", release_types)}
@@ -164,14 +164,14 @@ async def discover(request: web.Request, state: SimulatorState) -> web.StreamRes
         low, high = primary_gte or date.min, primary_lte or date.max
         movies = [m for m in movies if m.primary_release is not None and low <= m.primary_release <= high]
 
-    ranking = data.ranked(movies, data.utc_day(state.now()))
+    ranking = tmdb_data.ranked(movies, tmdb_data.utc_day(state.now()))
     ranking = _sorted(ranking, query.get("sort_by") or "popularity.desc", region, language)
-    results = [data.list_item(m, pop, language, region) for m, pop in page_of(ranking, page, reranked=False)]
+    results = [tmdb_data.list_item(m, pop, language, region) for m, pop in page_of(ranking, page, reranked=False)]
     return json_response(
         {
             "page": page,
             "results": results,
-            "total_pages": math.ceil(len(ranking) / data.PAGE_SIZE),
+            "total_pages": math.ceil(len(ranking) / tmdb_data.PAGE_SIZE),
             "total_results": len(ranking),
         }
     )

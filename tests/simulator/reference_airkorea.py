@@ -1,9 +1,9 @@
 """A frozen copy of the simulator's original (slow, obviously-correct) AirKorea payload code, as reference.
 
-``pipeline/simulator/data.py`` and ``airkorea.py`` were optimised for the nationwide 3MONTH backfill benchmark;
-``tests/simulator/test_airkorea_bodies.py`` asserts that they still produce byte-identical bodies to this module
-(copied verbatim from the pre-optimisation code, with only the imports and the body assembly adapted). Do not
-"optimise" this file: it is the specification.
+``pipeline/simulator/airkorea_data.py`` (then part of ``data.py``) and ``airkorea.py`` were optimised for the
+nationwide 3MONTH backfill benchmark; ``tests/simulator/test_airkorea_bodies.py`` asserts that they still
+produce byte-identical bodies to this module (copied verbatim from the pre-optimisation code, with only the
+imports and the body assembly adapted). Do not "optimise" this file: it is the specification.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import operator
 from datetime import datetime, timedelta
 from typing import Final
 
-from pipeline.simulator.data import ALL_SIDOS, KST, SIDOS, Station, stations_by_sido
+from pipeline.simulator.airkorea_data import ALL_SIDOS, SIDOS, Station, stations_by_sido
+from pipeline.simulator.world import KST
 
 
 def mix32(x: int) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from pipeline.simulator import SIM_DATA_GO_KEY, Simulator, airkorea, data
+from pipeline.simulator import SIM_DATA_GO_KEY, Simulator, airkorea, airkorea_data, world
 from tests.simulator import reference_airkorea as ref
 
 CLOCKS = (
@@ -35,7 +35,7 @@ class Case:
     fmt: airkorea.Format
     ver: int
     newest: int
-    station: data.Station | None = None  # getMsrstnAcctoRltmMesureDnsty when set
+    station: airkorea_data.Station | None = None  # getMsrstnAcctoRltmMesureDnsty when set
     hours: int = 0
     sido: str = ""  # getCtprvnRltmMesureDnsty when set
     page: int = 1
@@ -63,17 +63,18 @@ def cases() -> Iterator[Case]:
     for fmt in ("json", "xml"):
         for ver in VERS:
             for c, clock in enumerate(CLOCKS):
-                newest = data.newest_hour(clock)
+                newest = airkorea_data.newest_hour(clock)
                 for s, pick in enumerate(STATION_PICKS):
                     hours, page, rows = PAGINGS[(c + s + ver) % len(PAGINGS)]
-                    yield Case(fmt, ver, newest, data.stations()[pick], hours, page=page, rows=rows)
-                for sido in (*data.SIDOS, data.ALL_SIDOS, "평양"):
+                    yield Case(fmt, ver, newest, airkorea_data.stations()[pick], hours, page=page, rows=rows)
+                for sido in (*airkorea_data.SIDOS, airkorea_data.ALL_SIDOS, "평양"):
                     yield Case(fmt, ver, newest, sido=sido, page=1, rows=1000)
-                yield Case(fmt, ver, newest, sido=data.ALL_SIDOS, page=2, rows=300)
+                yield Case(fmt, ver, newest, sido=airkorea_data.ALL_SIDOS, page=2, rows=300)
 
 
 # sha256 over (8-byte big-endian length + body) of each group's cases in order, recorded with the original
-# (pre-optimisation) code: pipeline.simulator.data.msrstn_page / ctprvn_page + airkorea.render.
+# (pre-optimisation) code: pipeline.simulator.data.msrstn_page / ctprvn_page + airkorea.render (data.py has since
+# been split by API: those functions are now in airkorea_data).
 GOLDEN = {
     "msrstn ver=-1 json": "380ef2fcb9c81c71b6d3ca6ac93db0abcc45eec3d8f4266b2267dc551657158e",
     "ctprvn ver=-1 json": "6f4f3ce1bd6e918a789649bfe99ed752f5f7867bf812d845f748db688e3f53fc",
@@ -123,16 +124,16 @@ def _sampled_cases(seed: int, count: int) -> Iterator[Case]:
             datetime(2021, 1, 1, tzinfo=UTC)
             + (datetime(2026, 1, 1, tzinfo=UTC) - datetime(2021, 1, 1, tzinfo=UTC)) * rng.random()
         )
-        newest = data.newest_hour(clock)
+        newest = airkorea_data.newest_hour(clock)
         fmt: airkorea.Format = rng.choice(("json", "xml"))
         ver = rng.choice(VERS)
         if rng.random() < 0.7:
-            hours = rng.choice(tuple(data.DATA_TERM_HOURS.values()))
+            hours = rng.choice(tuple(airkorea_data.DATA_TERM_HOURS.values()))
             rows = rng.choice((1, 10, 100, 500, 1000, 2208))
             page = rng.randint(1, hours // rows + 2)
-            yield Case(fmt, ver, newest, rng.choice(data.stations()), hours, page=page, rows=rows)
+            yield Case(fmt, ver, newest, rng.choice(airkorea_data.stations()), hours, page=page, rows=rows)
         else:
-            sido = rng.choice((*data.SIDOS, data.ALL_SIDOS))
+            sido = rng.choice((*airkorea_data.SIDOS, airkorea_data.ALL_SIDOS))
             yield Case(fmt, ver, newest, sido=sido, page=rng.randint(1, 3), rows=rng.choice((1, 7, 40, 300, 1000)))
 
 
@@ -143,22 +144,22 @@ def test_bodies_equal_the_reference_implementation(seed: int) -> None:
 
 
 def test_dict_items_equal_the_reference_implementation() -> None:
-    newest = data.newest_hour(CLOCKS[0])
+    newest = airkorea_data.newest_hour(CLOCKS[0])
     for ver in VERS:
-        for station in data.stations()[::110]:
+        for station in airkorea_data.stations()[::110]:
             expected = ref.msrstn_page(station, newest, 720, ver, 2, 240)
-            actual = data.msrstn_page(station, newest, 720, ver, 2, 240)
+            actual = airkorea_data.msrstn_page(station, newest, 720, ver, 2, 240)
             assert actual == expected
             assert [list(item.items()) for item in actual[1]] == [list(item.items()) for item in expected[1]]
             for offset in (0, 1, 100):
-                reading = data.reading(station, newest - offset, ver)
+                reading = airkorea_data.reading(station, newest - offset, ver)
                 assert list(reading.items()) == list(ref.reading(station, newest - offset, ver).items())
                 for ctprvn in (True, False):
-                    item = data.station_item(station, newest - offset, ver, ctprvn=ctprvn)
+                    item = airkorea_data.station_item(station, newest - offset, ver, ctprvn=ctprvn)
                     expected_item = ref.station_item(station, newest - offset, ver, ctprvn=ctprvn)
                     assert list(item.items()) == list(expected_item.items())
-        expected = ref.ctprvn_page(data.ALL_SIDOS, newest, ver, 1, 1000)
-        actual = data.ctprvn_page(data.ALL_SIDOS, newest, ver, 1, 1000)
+        expected = ref.ctprvn_page(airkorea_data.ALL_SIDOS, newest, ver, 1, 1000)
+        actual = airkorea_data.ctprvn_page(airkorea_data.ALL_SIDOS, newest, ver, 1, 1000)
         assert [list(item.items()) for item in actual[1]] == [list(item.items()) for item in expected[1]]
 
 
@@ -170,10 +171,10 @@ def test_decimal_ties_fall_back_to_formatting(monkeypatch: pytest.MonkeyPatch) -
         fallbacks.append(value)
         return b"%.*f" % (digits, value / divisor)
 
-    monkeypatch.setattr(data, "_decimal_text", decimal_text)
-    station = data.stations()[7]
-    index = data.newest_hour(CLOCKS[0])
-    r1 = data.mix32(station.seed ^ (index * 0x2545F491))
+    monkeypatch.setattr(airkorea_data, "_decimal_text", decimal_text)
+    station = airkorea_data.stations()[7]
+    index = airkorea_data.newest_hour(CLOCKS[0])
+    r1 = world.mix32(station.seed ^ (index * 0x2545F491))
     noise = 0.7 + 0.6 * (((r1 >> 16) & 0xFF) / 255.0)
     checked = 0
     for tie in (12.5, 27.5, 30.5, 125.0, 275.0, 305.0, 1234.5):  # so2 ties for 4 decimals, and for 3 (x.5 / 10)
@@ -181,7 +182,7 @@ def test_decimal_ties_fall_back_to_formatting(monkeypatch: pytest.MonkeyPatch) -
         so2 = variant.so2_base * noise
         assert abs(so2 - tie) < 1e-9
         for ver in (3, 5):
-            assert data.reading(variant, index, ver) == ref.reading(variant, index, ver)
+            assert airkorea_data.reading(variant, index, ver) == ref.reading(variant, index, ver)
             checked += 1
     assert checked == 14
     assert len(fallbacks) >= 7  # each tie is one for ver 1.5 (4 decimals) or for ver 1.3 (3 decimals)
@@ -190,18 +191,18 @@ def test_decimal_ties_fall_back_to_formatting(monkeypatch: pytest.MonkeyPatch) -
 def test_a_row_shape_fixes_which_fields_are_null() -> None:
     """Renderers cache one template per shape: every row of a shape must have the same None fields."""
     nulls_by_shape: dict[bytes | None, tuple[bool, ...]] = {}
-    newest = data.newest_hour(CLOCKS[2])
-    for station in data.stations()[::15]:
-        _, rows = data.msrstn_rows(station, newest, 2208, 5, 1, 2208)
+    newest = airkorea_data.newest_hour(CLOCKS[2])
+    for station in airkorea_data.stations()[::15]:
+        _, rows = airkorea_data.msrstn_rows(station, newest, 2208, 5, 1, 2208)
         for row in rows:
-            nulls = tuple(value is None for value in row[: data.SHAPE])
-            assert nulls_by_shape.setdefault(row[data.SHAPE], nulls) == nulls
+            nulls = tuple(value is None for value in row[: airkorea_data.SHAPE])
+            assert nulls_by_shape.setdefault(row[airkorea_data.SHAPE], nulls) == nulls
     assert len(nulls_by_shape) == 29  # every shape occurs
 
 
 async def test_http_bodies_equal_the_reference(sim: Simulator, session: aiohttp.ClientSession) -> None:
-    newest = data.newest_hour(sim.state.now())
-    station = data.stations_by_name()["종로구"]
+    newest = airkorea_data.newest_hour(sim.state.now())
+    station = airkorea_data.stations_by_name()["종로구"]
     base = f"{sim.airkorea_base_url}/ArpltnInforInqireSvc"
     requests = [
         (

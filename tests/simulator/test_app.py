@@ -22,8 +22,9 @@ from pipeline.simulator import (
     SIM_TMDB_READ_TOKEN,
     Simulator,
     SimulatorState,
-    data,
+    airkorea_data,
     serve,
+    tmdb_data,
 )
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -142,7 +143,7 @@ async def test_movie_details_shape(sim: Simulator, session: aiohttp.ClientSessio
 
 
 async def test_movie_details_language_and_appends(sim: Simulator, session: aiohttp.ClientSession) -> None:
-    untranslated = next(m for m in data.catalogue().movies if m.title_ko is None and m.genre_ids)
+    untranslated = next(m for m in tmdb_data.catalogue().movies if m.title_ko is None and m.genre_ids)
     url = f"{sim.tmdb_base_url}/movie/{untranslated.id}"
     _, ko = await get_json(session, url, {**V3, "language": "ko-KR", "append_to_response": "release_dates,bogus"})
     assert ko["title"] == untranslated.original_title
@@ -150,7 +151,7 @@ async def test_movie_details_language_and_appends(sim: Simulator, session: aioht
     assert "bogus" not in ko
     assert set(ko["release_dates"]) == {"results"}
     korean = next(
-        m for m in data.catalogue().movies if m.original_language == "en" and m.title_ko and 28 in m.genre_ids
+        m for m in tmdb_data.catalogue().movies if m.original_language == "en" and m.title_ko and 28 in m.genre_ids
     )
     _, translated = await get_json(session, f"{sim.tmdb_base_url}/movie/{korean.id}", {**V3, "language": "ko-KR"})
     assert translated["title"] == korean.title_ko
@@ -160,7 +161,7 @@ async def test_movie_details_language_and_appends(sim: Simulator, session: aioht
     assert status == 400 and body["status_code"] == 27
 
 
-@pytest.mark.parametrize("movie_id", ["1", "abc", "699999", str(data.ID_BASE + 15)])
+@pytest.mark.parametrize("movie_id", ["1", "abc", "699999", str(tmdb_data.ID_BASE + 15)])
 async def test_unknown_movie_is_404_code_34(sim: Simulator, session: aiohttp.ClientSession, movie_id: str) -> None:
     status, body = await get_json(session, f"{sim.tmdb_base_url}/movie/{movie_id}", V3)
     assert status == 404
@@ -213,12 +214,12 @@ async def test_discover_filters_by_kr_release_window(sim: Simulator, session: ai
         ids |= {item["id"] for item in page_body["results"]}
     assert len(ids) == body["total_results"]
     for movie_id in ids:
-        movie = data.catalogue().by_id[movie_id]
+        movie = tmdb_data.catalogue().by_id[movie_id]
         assert any("2024-03-01" <= d.isoformat() <= "2024-03-31" for d in movie.kr_dates())
     _, by_date = await get_json(session, url, {**params, "sort_by": "primary_release_date.asc"})
     assert body["total_results"] == by_date["total_results"]
     # Sorted by the primary release date (items show the KR date, which can differ).
-    primary = [data.catalogue().by_id[i["id"]].primary_release for i in by_date["results"]]
+    primary = [tmdb_data.catalogue().by_id[i["id"]].primary_release for i in by_date["results"]]
     present = [d for d in primary if d is not None]
     assert present == sorted(present) and primary[: len(present)] == present
 
@@ -339,7 +340,7 @@ async def test_msrstn_month_terms(sim: Simulator, session: aiohttp.ClientSession
     )
     last_page = json.loads(text)["response"]["body"]["items"]
     assert len(last_page) == 208
-    assert last_page[-1]["dataTime"] == data.data_time(data.newest_hour(sim.state.now()) - 2207)
+    assert last_page[-1]["dataTime"] == airkorea_data.data_time(airkorea_data.newest_hour(sim.state.now()) - 2207)
 
 
 async def test_msrstn_unknown_station_is_empty(sim: Simulator, session: aiohttp.ClientSession) -> None:
@@ -435,7 +436,7 @@ async def test_http_error_kinds(sim: Simulator, state: SimulatorState, session: 
         json.loads(text)
 
     state.add_fault("movie", "401")
-    status, _, text, _ = await fetch(session, f"{sim.tmdb_base_url}/movie/{data.ID_BASE}", V3)
+    status, _, text, _ = await fetch(session, f"{sim.tmdb_base_url}/movie/{tmdb_data.ID_BASE}", V3)
     assert status == 401 and json.loads(text)["status_code"] == 7
     state.add_fault(MSRSTN, "401")
     state.add_fault(MSRSTN, "403")
@@ -582,7 +583,7 @@ async def test_daily_quota_resets_at_kst_midnight(
 async def test_counters_per_operation(sim: Simulator, state: SimulatorState, session: aiohttp.ClientSession) -> None:
     await fetch(session, f"{sim.tmdb_base_url}/movie/now_playing", V3)
     await fetch(session, f"{sim.tmdb_base_url}/movie/now_playing")  # 401 still counts
-    await fetch(session, f"{sim.tmdb_base_url}/movie/{data.ID_BASE}", V3)
+    await fetch(session, f"{sim.tmdb_base_url}/movie/{tmdb_data.ID_BASE}", V3)
     await fetch(session, f"{sim.tmdb_base_url}/discover/movie", V3)
     state.add_fault(MSRSTN, "500")
     await air(session, sim, MSRSTN, stationName="종로구")  # faulted still counts
@@ -637,7 +638,7 @@ async def test_admin_routes(sim: Simulator, state: SimulatorState, session: aioh
 async def test_fixed_clock_is_deterministic(sim: Simulator, session: aiohttp.ClientSession) -> None:
     requests = [
         (f"{sim.tmdb_base_url}/movie/now_playing", {**V3, "region": "KR", "page": "2"}),
-        (f"{sim.tmdb_base_url}/movie/{data.ID_BASE + 3}", V3),
+        (f"{sim.tmdb_base_url}/movie/{tmdb_data.ID_BASE + 3}", V3),
         (ak(sim, CTPRVN), {"serviceKey": SIM_DATA_GO_KEY, "sidoName": "경기", "ver": "1.5", "numOfRows": "200"}),
         (ak(sim, MSRSTN), {"serviceKey": SIM_DATA_GO_KEY, "stationName": "종로구", "dataTerm": "MONTH"}),
     ]
@@ -651,15 +652,15 @@ async def test_fixed_clock_is_deterministic(sim: Simulator, session: aiohttp.Cli
 async def test_real_clock_mode_advances(state: SimulatorState, session: aiohttp.ClientSession) -> None:
     state.clock = None
     async with Simulator(state) as sim:
-        before = data.data_time(data.newest_hour(datetime.now(UTC)))
+        before = airkorea_data.data_time(airkorea_data.newest_hour(datetime.now(UTC)))
         _, _, text = await air(session, sim, CTPRVN, returnType="json", sidoName="세종")
-        after = data.data_time(data.newest_hour(datetime.now(UTC)))
+        after = airkorea_data.data_time(airkorea_data.newest_hour(datetime.now(UTC)))
         newest = json.loads(text)["response"]["body"]["items"][0]["dataTime"]
         assert newest in {before, after}
         state.clock = datetime.now(UTC) + timedelta(hours=3)
         _, _, text = await air(session, sim, CTPRVN, returnType="json", sidoName="세종")
         later = json.loads(text)["response"]["body"]["items"][0]["dataTime"]
-        assert data.data_time(data.newest_hour(state.now())) == later != newest
+        assert airkorea_data.data_time(airkorea_data.newest_hour(state.now())) == later != newest
 
 
 # ================================================================================================ server

@@ -7,16 +7,16 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from pipeline.simulator import data, vocab
+from pipeline.simulator import airkorea_data, tmdb_data, vocab, world
 
-KST = data.KST
+KST = world.KST
 
 
 # ------------------------------------------------------------------------------------------------ stations
 
 
 def test_station_counts_and_unique_names() -> None:
-    stations = data.stations()
+    stations = airkorea_data.stations()
     assert 640 <= len(stations) <= 675
     assert len({s.name for s in stations}) == len(stations)
     assert len({s.code for s in stations}) == len(stations)
@@ -27,7 +27,7 @@ def test_station_counts_and_unique_names() -> None:
 
 
 def test_seoul_stations_are_the_observed_ones() -> None:
-    seoul = data.stations_by_sido()["서울"]
+    seoul = airkorea_data.stations_by_sido()["서울"]
     by_name = {s.name: s for s in seoul}
     assert by_name["종로구"].code == "111123"
     assert by_name["중구"].code == "111121"
@@ -40,18 +40,18 @@ def test_seoul_stations_are_the_observed_ones() -> None:
 
 
 def test_duplicate_names_are_disambiguated_by_sido() -> None:
-    names = data.stations_by_name()
+    names = airkorea_data.stations_by_name()
     assert "중앙동(경기)" in names
     assert "중앙동(강원)" in names
     assert "중앙동" not in names
     assert names["부곡동(울산)"].sido == "울산"
-    assert {s.mang for s in data.stations()} == {"도시대기", "도로변대기", "국가배경농도", "교외대기", "항만"}
-    assert all(re.fullmatch(r"\d{6}", s.code) for s in data.stations())
+    assert {s.mang for s in airkorea_data.stations()} == {"도시대기", "도로변대기", "국가배경농도", "교외대기", "항만"}
+    assert all(re.fullmatch(r"\d{6}", s.code) for s in airkorea_data.stations())
 
 
 def test_national_list_covers_every_sido_in_order() -> None:
-    everything = data.stations_by_sido()[data.ALL_SIDOS]
-    assert everything == data.stations()
+    everything = airkorea_data.stations_by_sido()[airkorea_data.ALL_SIDOS]
+    assert everything == airkorea_data.stations()
     assert next(s.sido for s in everything) == "서울"
 
 
@@ -61,16 +61,16 @@ def test_national_list_covers_every_sido_in_order() -> None:
 def test_newest_hour_waits_for_the_15_minute_publication() -> None:
     at_14_10 = datetime(2025, 1, 20, 14, 10, tzinfo=KST)
     at_14_20 = datetime(2025, 1, 20, 14, 20, tzinfo=KST)
-    assert data.data_time(data.newest_hour(at_14_10)) == "2025-01-20 13:00"
-    assert data.data_time(data.newest_hour(at_14_20)) == "2025-01-20 14:00"
-    assert data.newest_hour(at_14_20.astimezone(UTC)) == data.newest_hour(at_14_20)
+    assert airkorea_data.data_time(airkorea_data.newest_hour(at_14_10)) == "2025-01-20 13:00"
+    assert airkorea_data.data_time(airkorea_data.newest_hour(at_14_20)) == "2025-01-20 14:00"
+    assert airkorea_data.newest_hour(at_14_20.astimezone(UTC)) == airkorea_data.newest_hour(at_14_20)
 
 
 def test_midnight_is_labelled_24_00_of_the_previous_day() -> None:
-    midnight = data.hour_index(datetime(2025, 3, 1, 0, 0, tzinfo=KST))
-    assert data.data_time(midnight) == "2025-02-28 24:00"
-    assert data.data_time(midnight + 1) == "2025-03-01 01:00"
-    labels = [data.data_time(midnight - i) for i in range(24 * 40)]
+    midnight = airkorea_data.hour_index(datetime(2025, 3, 1, 0, 0, tzinfo=KST))
+    assert airkorea_data.data_time(midnight) == "2025-02-28 24:00"
+    assert airkorea_data.data_time(midnight + 1) == "2025-03-01 01:00"
+    labels = [airkorea_data.data_time(midnight - i) for i in range(24 * 40)]
     assert not any(label.endswith(" 00:00") for label in labels)
     assert sum(label.endswith(" 24:00") for label in labels) == 40
 
@@ -79,18 +79,18 @@ def test_midnight_is_labelled_24_00_of_the_previous_day() -> None:
 
 
 def _sample(ver: int) -> list[dict[str, str | None]]:
-    newest = data.newest_hour(datetime(2025, 1, 20, 12, 30, tzinfo=KST))
+    newest = airkorea_data.newest_hour(datetime(2025, 1, 20, 12, 30, tzinfo=KST))
     return [
-        data.station_item(station, newest - hour, ver, ctprvn=True)
-        for station in data.stations()[::3]
+        airkorea_data.station_item(station, newest - hour, ver, ctprvn=True)
+        for station in airkorea_data.stations()[::3]
         for hour in range(0, 24 * 60, 11)
     ]
 
 
 def test_readings_are_deterministic() -> None:
-    station = data.stations()[100]
-    assert data.reading(station, 230_000, 5) == data.reading(station, 230_000, 5)
-    assert data.reading(station, 230_000, 5) != data.reading(station, 230_001, 5)
+    station = airkorea_data.stations()[100]
+    assert airkorea_data.reading(station, 230_000, 5) == airkorea_data.reading(station, 230_000, 5)
+    assert airkorea_data.reading(station, 230_000, 5) != airkorea_data.reading(station, 230_001, 5)
 
 
 def test_missing_value_mix_is_realistic() -> None:
@@ -134,10 +134,10 @@ def test_values_are_in_realistic_ranges_with_consistent_grades() -> None:
 
 
 def test_decimals_depend_on_ver() -> None:
-    station = data.stations_by_name()["종로구"]
-    index = data.hour_index(datetime(2025, 1, 20, 12, 0, tzinfo=KST))
-    rows = [data.station_item(station, index - h, 5, ctprvn=False) for h in range(48)]
-    old = [data.station_item(station, index - h, 3, ctprvn=False) for h in range(48)]
+    station = airkorea_data.stations_by_name()["종로구"]
+    index = airkorea_data.hour_index(datetime(2025, 1, 20, 12, 0, tzinfo=KST))
+    rows = [airkorea_data.station_item(station, index - h, 5, ctprvn=False) for h in range(48)]
+    old = [airkorea_data.station_item(station, index - h, 3, ctprvn=False) for h in range(48)]
     fresh = [(r, o) for r, o in zip(rows, old, strict=True) if r["so2Flag"] is None and r["coFlag"] is None]
     assert fresh
     for new_row, old_row in fresh:
@@ -151,46 +151,50 @@ def test_decimals_depend_on_ver() -> None:
     ("raw", "expected"), [(None, -1), ("", -1), ("1.0", 0), ("1.3", 3), ("1.5", 5), ("2", 5), ("x", -1)]
 )
 def test_parse_ver(raw: str | None, expected: int) -> None:
-    assert data.parse_ver(raw) == expected
+    assert airkorea_data.parse_ver(raw) == expected
 
 
 def test_field_sets_follow_ver() -> None:
-    assert not any(k.startswith("pm25") for k in data.KEY_ORDERS[(True, -1)])
-    assert "pm25Value" in data.KEY_ORDERS[(True, 0)]
-    assert "pm10Value24" in data.KEY_ORDERS[(True, 1)] and "mangName" not in data.KEY_ORDERS[(True, 1)]
-    assert "mangName" in data.KEY_ORDERS[(False, 2)] and "stationName" not in data.KEY_ORDERS[(False, 3)]
-    assert {"stationName", "stationCode"} <= set(data.KEY_ORDERS[(False, 4)])
-    assert all("sidoName" not in data.KEY_ORDERS[(False, v)] for v in range(-1, 6))
-    assert all({"sidoName", "stationName"} <= set(data.KEY_ORDERS[(True, v)]) for v in range(-1, 6))
-    assert len(data.KEY_ORDERS[(True, 5)]) == 29
+    assert not any(k.startswith("pm25") for k in airkorea_data.KEY_ORDERS[(True, -1)])
+    assert "pm25Value" in airkorea_data.KEY_ORDERS[(True, 0)]
+    assert (
+        "pm10Value24" in airkorea_data.KEY_ORDERS[(True, 1)] and "mangName" not in airkorea_data.KEY_ORDERS[(True, 1)]
+    )
+    assert (
+        "mangName" in airkorea_data.KEY_ORDERS[(False, 2)] and "stationName" not in airkorea_data.KEY_ORDERS[(False, 3)]
+    )
+    assert {"stationName", "stationCode"} <= set(airkorea_data.KEY_ORDERS[(False, 4)])
+    assert all("sidoName" not in airkorea_data.KEY_ORDERS[(False, v)] for v in range(-1, 6))
+    assert all({"sidoName", "stationName"} <= set(airkorea_data.KEY_ORDERS[(True, v)]) for v in range(-1, 6))
+    assert len(airkorea_data.KEY_ORDERS[(True, 5)]) == 29
 
 
 def test_ctprvn_order_is_shuffled_per_hour() -> None:
-    first = [s.name for s in data.ctprvn_order("서울", 230_000)]
-    second = [s.name for s in data.ctprvn_order("서울", 230_001)]
+    first = [s.name for s in airkorea_data.ctprvn_order("서울", 230_000)]
+    second = [s.name for s in airkorea_data.ctprvn_order("서울", 230_001)]
     assert sorted(first) == sorted(second)
     assert first != second
     assert first != sorted(first)
-    assert first == [s.name for s in data.ctprvn_order("서울", 230_000)]
+    assert first == [s.name for s in airkorea_data.ctprvn_order("서울", 230_000)]
 
 
 # ------------------------------------------------------------------------------------------------ movies
 
 
 def test_catalogue_is_deterministic_with_stable_ids() -> None:
-    catalogue = data.catalogue()
+    catalogue = tmdb_data.catalogue()
     assert len(catalogue.by_id) == len(catalogue.movies)
-    assert data.movies_of_day(1000) == data.movies_of_day(1000)
+    assert tmdb_data.movies_of_day(1000) == tmdb_data.movies_of_day(1000)
     first = catalogue.movies[0]
-    assert first.id == data.ID_BASE
-    per_day = Counter((m.id - data.ID_BASE) // data.ID_STRIDE for m in catalogue.movies if m.kr_release)
-    days = (data.CATALOGUE_END - data.CATALOGUE_START).days + 1
+    assert first.id == tmdb_data.ID_BASE
+    per_day = Counter((m.id - tmdb_data.ID_BASE) // tmdb_data.ID_STRIDE for m in catalogue.movies if m.kr_release)
+    days = (tmdb_data.CATALOGUE_END - tmdb_data.CATALOGUE_START).days + 1
     assert 2.6 <= sum(per_day.values()) / days <= 3.3
     assert max(per_day.values()) <= 5
 
 
 def test_catalogue_shares_of_sparse_fields() -> None:
-    movies = data.catalogue().movies
+    movies = tmdb_data.catalogue().movies
     n = len(movies)
 
     def share(predicate: object) -> float:
@@ -215,30 +219,30 @@ def test_catalogue_shares_of_sparse_fields() -> None:
 
 @pytest.mark.parametrize("day", [date(2020, 3, 2), date(2022, 7, 14), date(2025, 1, 20), date(2027, 6, 30)])
 def test_kr_now_playing_window_size(day: date) -> None:
-    minimum, maximum = data.now_playing_window(day)
+    minimum, maximum = tmdb_data.now_playing_window(day)
     assert maximum.weekday() == 2 and minimum.weekday() == 2
     assert (maximum - minimum).days == 42
     assert 0 <= (maximum - day).days < 7
-    kr = data.released_between(minimum, maximum, "KR")
+    kr = tmdb_data.released_between(minimum, maximum, "KR")
     assert 80 <= len(kr) <= 150
-    worldwide = data.released_between(minimum, maximum, None)
+    worldwide = tmdb_data.released_between(minimum, maximum, None)
     assert len(worldwide) >= 250
     assert {m.id for m in kr} <= {m.id for m in worldwide}
 
 
 def test_popularity_moves_with_the_day_and_is_rounded() -> None:
     movie = next(
-        m for m in data.catalogue().movies if m.kr_release and m.kr_release >= date(2025, 1, 12) and not m.fresh
+        m for m in tmdb_data.catalogue().movies if m.kr_release and m.kr_release >= date(2025, 1, 12) and not m.fresh
     )
-    values = [data.popularity(movie, date(2025, 1, 10) + timedelta(days=i)) for i in range(10)]
+    values = [tmdb_data.popularity(movie, date(2025, 1, 10) + timedelta(days=i)) for i in range(10)]
     assert len(set(values)) > 5
     assert all(round(v, 4) == v for v in values)
-    assert data.popularity(movie, date(2025, 1, 16)) == data.popularity(movie, date(2025, 1, 16))
+    assert tmdb_data.popularity(movie, date(2025, 1, 16)) == tmdb_data.popularity(movie, date(2025, 1, 16))
 
 
 def test_ranking_is_roughly_descending() -> None:
-    movies = data.released_between(date(2024, 12, 11), date(2025, 1, 22), "KR")
-    ranking = data.ranked(movies, date(2025, 1, 20))
+    movies = tmdb_data.released_between(date(2024, 12, 11), date(2025, 1, 22), "KR")
+    ranking = tmdb_data.ranked(movies, date(2025, 1, 20))
     pops = [pop for _, pop in ranking]
     inversions = sum(1 for a, b in itertools.pairwise(pops) if a < b)
     assert 1 <= inversions <= len(pops) // 4
@@ -246,9 +250,9 @@ def test_ranking_is_roughly_descending() -> None:
 
 
 def test_details_fall_back_for_untranslated_movies() -> None:
-    movie = next(m for m in data.catalogue().movies if m.title_ko is None)
-    details = data.movie_details(movie, "ko-KR", date(2025, 1, 1))
+    movie = next(m for m in tmdb_data.catalogue().movies if m.title_ko is None)
+    details = tmdb_data.movie_details(movie, "ko-KR", date(2025, 1, 1))
     assert details["title"] == movie.original_title
     assert details["overview"] == ""
-    english = data.movie_details(movie, "en-US", date(2025, 1, 1))
+    english = tmdb_data.movie_details(movie, "en-US", date(2025, 1, 1))
     assert english["title"] == (movie.title_en or movie.original_title)

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from pipeline.load.upsert import column_rows, reading_rows
-from pipeline.simulator import data as sim
+from pipeline.simulator import airkorea_data as sim
 from pipeline.simulator.airkorea import ctprvn_body, msrstn_body
 from pipeline.transform.airkorea import AirColumns, AirReading, to_air_batch, to_air_columns
 
