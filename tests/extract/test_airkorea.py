@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.config import parse_settings
 from pipeline.extract import airkorea as ak
-from pipeline.simulator import data as sim
+from pipeline.simulator import airkorea_data as sim
 from pipeline.transform.common import kst_label_to_utc
 
 
