@@ -1,16 +1,16 @@
-"""The README's schema section is generated from a freshly migrated database and must be current."""
+"""The schema page (docs/schema.md) is generated from a freshly migrated database and must be current."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.schema_docs import END, START, main, render_schema, splice
+from pipeline.schema_docs import END, PAGE, START, main, render_schema, splice
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+SCHEMA_PAGE = Path(__file__).resolve().parents[1] / PAGE
 
 
-def test_readme_schema_section_is_up_to_date() -> None:
-    assert main([str(README), "--check"]) == 0, "run: python -m pipeline.schema_docs --write README.md"
+def test_schema_page_is_up_to_date() -> None:
+    assert main([str(SCHEMA_PAGE), "--check"]) == 0, f"run: python -m pipeline.schema_docs --write {PAGE}"
 
 
 def test_every_table_and_column_is_documented_with_a_meaning() -> None:
@@ -22,7 +22,7 @@ def test_every_table_and_column_is_documented_with_a_meaning() -> None:
 
 
 def test_check_fails_when_out_of_date(tmp_path: Path) -> None:
-    stale = tmp_path / "README.md"
+    stale = tmp_path / "schema.md"
     stale.write_text(f"# x\n{START}\nold\n{END}\n", encoding="utf-8")
     assert main([str(stale), "--check"]) == 1
     assert main([str(stale), "--write"]) == 0
