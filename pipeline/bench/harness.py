@@ -21,6 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Table
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.sql.compiler import SQLCompiler
+
 from pipeline.simulator import SIM_DATA_GO_KEY, SIM_TMDB_API_KEY
 
 SECTIONS = ("extract", "loader", "backfill", "daemon", "queries")
@@ -135,6 +139,23 @@ def _kst_clock() -> str:
     """A fixed simulator clock: this hour, 30 minutes past, in KST."""
     now = datetime.now(UTC).replace(minute=30, second=0, microsecond=0)
     return now.astimezone(ZONE_KST).isoformat()
+
+
+def insert_sql(table: Table, *columns: str) -> str:
+    """``INSERT INTO table (columns) VALUES (?, …)`` for raw ``sqlite3``, built from the schema
+    (``pipeline/load/tables.py``), so that a renamed or dropped column fails here rather than drifting.
+
+    ``columns`` come in the table's order, the order of the ``?``: a different order, or a column the statement
+    would add (one with a default), is refused too.
+    """
+    missing = [name for name in columns if name not in table.c]
+    if missing:
+        raise KeyError(f"{table.name} has no column {', '.join(missing)}")
+    compiled = table.insert().compile(dialect=sqlite.dialect(), column_keys=list(columns))
+    if not isinstance(compiled, SQLCompiler) or compiled.positiontup != list(columns):
+        order = getattr(compiled, "positiontup", None)
+        raise ValueError(f"INSERT INTO {table.name}: the placeholders are {order}, not {list(columns)}")
+    return str(compiled)
 
 
 # --- the sections' registry and the run ------------------------------------------------------------------

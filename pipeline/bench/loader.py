@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pipeline.bench.harness import Line, Sizes, register
+from pipeline.bench.harness import Line, Sizes, insert_sql, register
 from pipeline.load.db import create_engine, upgrade_sync
-from pipeline.load.tables import air_readings
+from pipeline.load.tables import air_readings, air_stations, runs
 from pipeline.load.upsert import Writer, sqlite_datetime
 from pipeline.transform.airkorea import AirReading
 
@@ -74,16 +74,14 @@ def synthetic_readings(n: int, stations: int = 670, seed: int = 7) -> list[AirRe
 def _prepared_database(path: Path, station_names: list[str]) -> str:
     url = f"sqlite+aiosqlite:///{path}"
     upgrade_sync(url)
+    stamp = "2026-01-01 00:00:00"
+    station_sql = insert_sql(air_stations, "station_name", "sido_name", "first_seen_at", "updated_at")
+    run_sql = insert_sql(runs, "id", "job", "trigger", "started_at", "status", "requests", "rows_fetched",
+                         "rows_upserted", "rows_rejected")  # fmt: skip
     with sqlite3.connect(path) as conn:
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.executemany(
-            "INSERT INTO air_stations (station_name, sido_name, first_seen_at, updated_at) VALUES (?, '서울', ?, ?)",
-            [(s, "2026-01-01 00:00:00", "2026-01-01 00:00:00") for s in station_names],
-        )
-        conn.execute(
-            "INSERT INTO runs (id, job, trigger, started_at, status, requests, rows_fetched, rows_upserted, "
-            "rows_rejected) VALUES (1, 'bench', 'manual', '2026-01-01 00:00:00', 'running', 0, 0, 0, 0)"
-        )
+        conn.executemany(station_sql, [(s, "서울", stamp, stamp) for s in station_names])
+        conn.execute(run_sql, (1, "bench", "manual", stamp, "running", 0, 0, 0, 0))
     return url
 
 

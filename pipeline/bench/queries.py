@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pipeline.bench.harness import Line, Sizes, register
+from pipeline.bench.harness import Line, Sizes, insert_sql, register
 from pipeline.load.db import upgrade_sync
+from pipeline.load.tables import air_readings, air_stations
 from pipeline.load.upsert import sqlite_datetime
 
 
@@ -28,19 +29,20 @@ def generate_year(path: Path, days: int, stations: int) -> int:
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute("BEGIN")
     conn.executemany(
-        "INSERT INTO air_stations (station_name, sido_name, first_seen_at, updated_at) VALUES (?, ?, ?, ?)",
+        insert_sql(air_stations, "station_name", "sido_name", "first_seen_at", "updated_at"),
         [(n, ["서울", "부산", "경기"][i % 3], stamp, stamp) for i, n in enumerate(names)],
     )
     conn.execute("COMMIT")
     hours = [sqlite_datetime(start + timedelta(hours=h)) for h in range(days * 24)]
-    sql = (
-        "INSERT INTO air_readings (station_name, measured_at, so2, co, o3, no2, pm10, pm25, khai, pm10_grade, "
-        "pm25_grade, updated_at) VALUES (?, ?, 0.003, 0.4, 0.03, 0.02, ?, ?, 60, 1, 1, ?)"
-    )
+    sql = insert_sql(air_readings, "station_name", "measured_at", "so2", "co", "o3", "no2", "pm10", "pm25", "khai",
+                     "pm10_grade", "pm25_grade", "updated_at")  # fmt: skip
     total = 0
     for name in names:
         conn.execute("BEGIN")
-        conn.executemany(sql, ((name, h, rng.randint(5, 90), rng.randint(2, 40), stamp) for h in hours))
+        conn.executemany(
+            sql,
+            ((name, h, 0.003, 0.4, 0.03, 0.02, rng.randint(5, 90), rng.randint(2, 40), 60, 1, 1, stamp) for h in hours),
+        )
         conn.execute("COMMIT")
         total += len(hours)
     conn.execute("ANALYZE")
