@@ -1,0 +1,41 @@
+"""``pipeline bench``: speed and footprint, each beside a baseline measured in the same run.
+
+Absolute times drift on shared machines, so every line is a ratio to something measured alongside it. The
+simulator always runs in its own process (``pipeline simulate``), as a real API would.
+
+Sections: ``extract`` (concurrent requests against the ideal bound, and against sequential ``requests``),
+``loader`` (our upsert against raw ``sqlite3`` executemany, fresh and over the same rows; dlt when installed),
+``backfill`` (the nationwide 3-month backfill end to end), ``daemon`` (idle footprint after one cycle) and
+``queries`` (the views on a year of hourly readings).
+
+One module per section, each registering its runner with the harness (``harness.py``: the lines, the sizes,
+the simulator process, the run). Importing this package imports every section, so the registry is complete.
+"""
+
+from __future__ import annotations
+
+from pipeline.bench.backfill import bench_backfill
+from pipeline.bench.daemon import bench_daemon
+from pipeline.bench.extract import bench_extract
+from pipeline.bench.harness import SECTIONS, Line, Sizes, format_line, run, simulator_process, write_json
+from pipeline.bench.loader import bench_loader, synthetic_readings
+from pipeline.bench.loader_pg import bench_loader_postgres
+from pipeline.bench.queries import QUERIES, bench_queries
+
+__all__ = [
+    "QUERIES",
+    "SECTIONS",
+    "Line",
+    "Sizes",
+    "bench_backfill",
+    "bench_daemon",
+    "bench_extract",
+    "bench_loader",
+    "bench_loader_postgres",
+    "bench_queries",
+    "format_line",
+    "run",
+    "simulator_process",
+    "synthetic_readings",
+    "write_json",
+]
