@@ -28,7 +28,7 @@ async def _concurrent(base: str, n: int, concurrency: int) -> float:
             max_retry_time=30,
             params={"serviceKey": SIM_DATA_GO_KEY},
         )
-        params = {"sidoName": "세종", "returnType": "json", "numOfRows": "100", "ver": "1.5"}
+        params = airkorea_extract.sido_query("세종", ver="1.5", rows=100)
         await client.get(airkorea_extract.SIDO_OPERATION, params, "warm-up")
         started = time.perf_counter()
         pages = await asyncio.gather(*(client.get(airkorea_extract.SIDO_OPERATION, params, "bench") for _ in range(n)))
@@ -41,7 +41,7 @@ def _sequential_requests(base: str, n: int) -> float:
     import requests  # the synchronous way the pipeline replaces (an optional bench dependency)
 
     url = f"{base}/B552584/{airkorea_extract.SERVICE}/{airkorea_extract.SIDO_OPERATION}"
-    params = {"serviceKey": SIM_DATA_GO_KEY, "sidoName": "세종", "returnType": "json", "numOfRows": "100", "ver": "1.5"}
+    params = {"serviceKey": SIM_DATA_GO_KEY, **airkorea_extract.sido_query("세종", ver="1.5", rows=100)}
     with requests.Session() as session:
         session.get(url, params=params, timeout=30).raise_for_status()
         started = time.perf_counter()

@@ -19,8 +19,10 @@ from typing import Any
 
 from pipeline.bench.harness import Line, Sizes, insert_sql, register
 from pipeline.load.db import create_engine, upgrade_sync
+from pipeline.load.rows import sqlite_datetime
 from pipeline.load.tables import air_readings, air_stations, runs
-from pipeline.load.upsert import Writer, sqlite_datetime
+from pipeline.load.upsert import upsert_air_readings
+from pipeline.load.writer import Writer
 from pipeline.transform.airkorea import AirReading
 
 DLT_ROWS = 20_000
@@ -93,7 +95,7 @@ async def _ours(url: str, rows: list[AirReading]) -> tuple[float, float, str]:
         timings = []
         for _ in range(2):  # fresh, then the same rows again (all conflicts)
             started = time.perf_counter()
-            await writer.upsert_air_readings(rows, 1, now)
+            await upsert_air_readings(writer, rows, 1, now)
             timings.append(time.perf_counter() - started)
         prepared = writer.prepare(air_readings)
         assert prepared.sql is not None

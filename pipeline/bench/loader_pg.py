@@ -17,10 +17,12 @@ from sqlalchemy.engine import make_url
 from pipeline.bench.harness import Line, Sizes, register_postgres
 from pipeline.bench.loader import synthetic_readings
 from pipeline.load.db import create_engine, display_url, upgrade_sync
+from pipeline.load.rows import encode_readings
 from pipeline.load.tables import air_readings
-from pipeline.load.upsert import Writer, reading_rows
+from pipeline.load.upsert import upsert_air_readings
+from pipeline.load.writer import Writer
 from pipeline.redaction import redact
-from pipeline.transform.airkorea import AirReading
+from pipeline.transform.airkorea import AirBatch, AirReading
 
 
 def _asyncpg_dsn(url: str) -> str:
@@ -71,13 +73,12 @@ async def _pg_trials(url: str, rows: list[AirReading], repeats: int, chunk: int)
             writer = Writer(engine, chunk_size=chunk)
             prepared = writer.prepare(air_readings)
             assert prepared.sql is not None
-            sql, columns = prepared.sql, list(prepared.columns)
-            tuples = reading_rows(rows, 1, now, sqlite_form=False)
-            await conn.execute("CREATE UNLOGGED TABLE stage_air (LIKE air_readings)")
-            upsert_from_stage = "INSERT INTO air_readings SELECT * FROM stage_air" + sql[sql.index(" ON CONFLICT") :]
+            assert prepared.bulk is not None
+            sql, columns, bulk = prepared.sql, list(prepared.columns), prepared.bulk
+            tuples = encode_readings(prepared.codec, AirBatch.from_readings(rows), 1, now).rows
 
             async def ours() -> None:
-                await writer.upsert_air_readings(rows, 1, now)
+                await upsert_air_readings(writer, rows, 1, now)
 
             async def executemany() -> None:
                 for begin in range(0, len(tuples), chunk):
@@ -92,11 +93,13 @@ async def _pg_trials(url: str, rows: list[AirReading], repeats: int, chunk: int)
                                 "air_readings", records=tuples[begin : begin + chunk], columns=columns
                             )
                             continue
-                        await conn.execute("TRUNCATE stage_air")
+                        # the loader's own staging table and merge, on the driver's connection
+                        await conn.execute(bulk.create)
                         await conn.copy_records_to_table(
-                            "stage_air", records=tuples[begin : begin + chunk], columns=columns
+                            bulk.stage, records=tuples[begin : begin + chunk], columns=columns
                         )
-                        await conn.execute(upsert_from_stage)
+                        await conn.execute(bulk.merge)
+                        await conn.execute(bulk.truncate)
 
             methods: dict[str, Callable[[bool], Awaitable[None]]] = {
                 "ours": lambda _again: ours(),
@@ -140,7 +143,7 @@ def bench_loader_postgres(sizes: Sizes, url: str, repeats: int = 3) -> list[Line
     for label in ("fresh", "again"):
         ours, many, copy = rate(f"ours {label}"), rate(f"executemany {label}"), rate(f"copy {label}")
         shown = "fresh" if label == "fresh" else "again (all conflicts)"
-        copy_name = "COPY (rows/s)" if label == "fresh" else "COPY to staging + INSERT…SELECT upsert (rows/s)"
+        copy_name = "COPY (rows/s)" if label == "fresh" else "COPY to staging + the loader's merge (rows/s)"
         lines += [
             Line("loader", f"PostgreSQL: upsert {n:,} readings, {shown}", ours, "rows/s", many,
                  "asyncpg executemany (rows/s)", ours / many, "≥ 0.80", ours / many >= 0.8,

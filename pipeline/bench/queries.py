@@ -13,8 +13,8 @@ from typing import Any
 
 from pipeline.bench.harness import Line, Sizes, insert_sql, register
 from pipeline.load.db import upgrade_sync
+from pipeline.load.rows import sqlite_datetime
 from pipeline.load.tables import air_readings, air_stations
-from pipeline.load.upsert import sqlite_datetime
 
 
 def generate_year(path: Path, days: int, stations: int) -> int:

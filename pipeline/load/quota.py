@@ -16,8 +16,9 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.sql.expression import Executable
 
 from pipeline.errors import QuotaError
+from pipeline.load.statements import dialect_insert
 from pipeline.load.tables import api_calls
-from pipeline.load.upsert import Writer, dialect_insert
+from pipeline.load.writer import Writer
 from pipeline.transform.common import KST
 
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from sqlalchemy import delete, func, select, update
 
 from pipeline.load.tables import daemon_jobs, runs
-from pipeline.load.upsert import Writer
+from pipeline.load.writer import Writer
 from pipeline.redaction import redact
 
 RunStatus = Literal["running", "success", "partial", "failed", "missed", "skipped"]

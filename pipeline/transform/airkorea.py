@@ -2,14 +2,20 @@
 
 Every value arrives as a string (or ``null``); ``"-"`` and ``""`` mean missing. Flags such as ``통신장애``
 are kept as text beside the value, which is ``None`` when the station did not measure.
+
+One entry point, :func:`to_air_batch`, turns a page into one :class:`AirBatch` shape for every caller (the
+daemon's province and station jobs, the backfill's workers, replay): regular pages take the column-by-column
+fast path (:func:`to_air_columns`), anything irregular the careful item-by-item one
+(:func:`to_air_batch_by_item`), and a test holds the two to the same result.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
-from operator import itemgetter
+from itertools import compress
+from operator import attrgetter, itemgetter
 from typing import Any, TypedDict
 
 from pipeline.errors import RecordError
@@ -226,17 +232,66 @@ def _note_station(stations: dict[str, AirStation], name: str, raw: Mapping[str, 
         stations[name] = to_air_station(raw, station_name)
 
 
-@dataclass(slots=True)
-class AirBatch:
-    """The result of normalising one page of items."""
+_READING_FIELDS = tuple(f.name for f in fields(AirReading))
+_READING_TUPLE = attrgetter(*_READING_FIELDS)
 
-    readings: list[AirReading]
+
+@dataclass(frozen=True, slots=True)
+class AirBatch:
+    """A page normalised, column by column: ``station_names[i]``, ``measured_at[i]`` and ``values[k][i]`` make
+    reading ``i``; ``values`` holds one column per :class:`AirReading` field after ``measured_at``, in order.
+    ``stations`` are the stations the page names, ``rejects`` the items that could not be normalised."""
+
+    station_names: Sequence[str]
+    measured_at: Sequence[datetime]
+    values: Sequence[Sequence[Any]]
     stations: list[AirStation]
     rejects: list[Reject]
 
+    def __len__(self) -> int:
+        return len(self.measured_at)
 
-def to_air_batch(items: Iterable[Mapping[str, Any]], station_name: str | None = None) -> AirBatch:
-    """Normalise a page; bad items become rejects, duplicates (same station-hour) keep the last one."""
+    @property
+    def readings(self) -> list[AirReading]:
+        """The readings as records (built on demand: the loader takes the columns as they are)."""
+        rows = zip(self.station_names, self.measured_at, *self.values, strict=True)
+        return [AirReading(*row) for row in rows]
+
+    @classmethod
+    def from_readings(
+        cls, readings: Sequence[AirReading], stations: Sequence[AirStation] = (), rejects: Sequence[Reject] = ()
+    ) -> AirBatch:
+        columns: list[Sequence[Any]] = (
+            list(zip(*map(_READING_TUPLE, readings), strict=True)) if readings else [()] * len(_READING_FIELDS)
+        )
+        return cls(columns[0], columns[1], columns[2:], list(stations), list(rejects))
+
+    def select(self, keep: Sequence[bool]) -> AirBatch:
+        """The readings where ``keep`` is true (stations and rejects stay)."""
+        return AirBatch(
+            list(compress(self.station_names, keep)),
+            list(compress(self.measured_at, keep)),
+            [list(compress(column, keep)) for column in self.values],
+            self.stations,
+            self.rejects,
+        )
+
+    def between(self, start: datetime, end: datetime) -> AirBatch:
+        """The readings measured from ``start`` to ``end``, both included (a backfill's range)."""
+        return self.select([start <= moment <= end for moment in self.measured_at])
+
+
+def to_air_batch(items: Sequence[Any], station_name: str | None = None) -> AirBatch:
+    """Normalise a page: the one entry point. Bad items become rejects; a station-hour twice keeps the last.
+
+    A regular page goes column by column (:func:`to_air_columns`, a third of the cost), any other item by item.
+    """
+    batch = to_air_columns(items, station_name)
+    return batch if batch is not None else to_air_batch_by_item(items, station_name)
+
+
+def to_air_batch_by_item(items: Iterable[Any], station_name: str | None = None) -> AirBatch:
+    """The careful path of :func:`to_air_batch`: every item on its own, so that each bad one is a reject."""
     readings: dict[tuple[str, datetime], AirReading] = {}
     stations: dict[str, AirStation] = {}
     rejects: list[Reject] = []
@@ -252,24 +307,10 @@ def to_air_batch(items: Iterable[Mapping[str, Any]], station_name: str | None = 
             rejects.append(make_reject(SOURCE, exc.reason, raw))
             continue
         readings[(name, reading.measured_at)] = reading
-    return AirBatch(readings=list(readings.values()), stations=list(stations.values()), rejects=rejects)
+    return AirBatch.from_readings(list(readings.values()), list(stations.values()), rejects)
 
 
 # --- the columnar fast path -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class AirColumns:
-    """A page normalised column by column: what :func:`to_air_batch` gives for a regular page, without the
-    per-reading objects. ``values`` holds one list per AirReading field after ``measured_at``, in order."""
-
-    station_names: Sequence[str]
-    measured_at: list[datetime]
-    values: list[list[Any]]
-    stations: list[AirStation]
-
-    def __len__(self) -> int:
-        return len(self.measured_at)
 
 
 _FIELDS = tuple(field for field, _cache, _parse in _PLAN)
@@ -298,14 +339,14 @@ def _column(raw: Sequence[Any], cache: dict[object, Any], field: str, parse: Cal
         ]
 
 
-def to_air_columns(items: Sequence[Any], station_name: str | None = None) -> AirColumns | None:
+def to_air_columns(items: Sequence[Any], station_name: str | None = None) -> AirBatch | None:
     """The fast path of :func:`to_air_batch` for a *regular* page, or ``None`` when the page is not.
 
     Regular: every item an object with every field of the API version (``stationName`` in all or none),
     every value one the careful parsers accept, no station-hour twice. Then the result equals
-    ``to_air_batch(items, station_name)`` (no rejects) — a test holds the two paths together — at a third of
-    its cost: each field is fetched and parsed for the whole page at once, through the value caches. Any
-    irregular page returns ``None``, and the caller takes :func:`to_air_batch`, which sorts it out item by item.
+    ``to_air_batch_by_item(items, station_name)`` (no rejects) — a test holds the two paths together — at a
+    third of its cost: each field is fetched and parsed for the whole page at once, through the value caches.
+    Any irregular page returns ``None``, and :func:`to_air_batch` sorts it out item by item.
     """
     if not items or items.__class__ is not list:
         return None
@@ -337,4 +378,4 @@ def to_air_columns(items: Sequence[Any], station_name: str | None = None) -> Air
             _note_station(stations, name, raw, station_name)
     except RecordError:
         return None
-    return AirColumns(names, times, values, list(stations.values()))
+    return AirBatch(names, times, values, list(stations.values()), [])

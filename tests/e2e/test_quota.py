@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pipeline.config import parse_settings
 from pipeline.load.db import create_engine, migrate
-from pipeline.load.upsert import Writer
+from pipeline.load.writer import Writer
 from pipeline.offline import simulated
 from pipeline.runner import run_jobs
 from pipeline.simulator import SimulatorState

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from pipeline.load.db import create_engine, migrate
-from pipeline.load.upsert import Writer
+from pipeline.load.writer import Writer
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.errors import QuotaError
 from pipeline.load.quota import QuotaLedger, kst_day, next_kst_midnight
-from pipeline.load.upsert import Writer
+from pipeline.load.writer import Writer
 
 OP = "getCtprvnRltmMesureDnsty"
 

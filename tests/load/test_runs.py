@@ -24,7 +24,7 @@ from pipeline.load.runs import (
     start_run,
 )
 from pipeline.load.tables import runs
-from pipeline.load.upsert import Writer
+from pipeline.load.writer import Writer
 from pipeline.lock import DaemonLock
 from pipeline.status import collect_status
 

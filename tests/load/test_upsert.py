@@ -11,8 +11,16 @@ from sqlalchemy import select, text
 
 from pipeline.errors import LoadError
 from pipeline.load.runs import RunTotals, finish_run, get_run, start_run
+from pipeline.load.statements import COPY_MIN_ROWS
 from pipeline.load.tables import air_readings, air_stations, movie_snapshots, movies, rejects
-from pipeline.load.upsert import COPY_MIN_ROWS, Writer
+from pipeline.load.upsert import (
+    insert_rejects,
+    insert_snapshots,
+    upsert_air_readings,
+    upsert_air_stations,
+    upsert_movies,
+)
+from pipeline.load.writer import Writer
 from pipeline.transform.airkorea import AirReading, AirStation
 from pipeline.transform.common import KST, make_reject
 from pipeline.transform.tmdb import Movie, MovieSnapshot
@@ -27,11 +35,11 @@ def reading(**values: object) -> AirReading:
 
 async def test_air_readings_upsert_twice_updates_in_place(writer: Writer) -> None:
     run_id = await start_run(writer, "test", "manual")
-    await writer.upsert_air_stations([AirStation("중구", "서울", "111121", "도시대기")], T0)
+    await upsert_air_stations(writer, [AirStation("중구", "서울", "111121", "도시대기")], T0)
     rows = [reading(measured_at=T0 + timedelta(hours=h), pm10=10 + h, pm10_flag=None) for h in range(250)]
-    assert await writer.upsert_air_readings(rows, run_id, T0) == 250  # three chunks of 100
+    assert await upsert_air_readings(writer, rows, run_id, T0) == 250  # three chunks of 100
     revised = [dataclasses.replace(rows[0], pm10=None, pm10_flag="통신장애")]
-    assert await writer.upsert_air_readings(revised + rows[1:], run_id, T0 + timedelta(hours=1)) == 250
+    assert await upsert_air_readings(writer, revised + rows[1:], run_id, T0 + timedelta(hours=1)) == 250
     async with writer.engine.connect() as conn:
         count = (await conn.execute(text("SELECT count(*) FROM air_readings"))).scalar_one()
         first = (await conn.execute(select(air_readings).where(air_readings.c.measured_at == T0))).mappings().one()
@@ -47,10 +55,10 @@ async def test_air_readings_upsert_twice_updates_in_place(writer: Writer) -> Non
 async def test_duplicate_keys_in_one_chunk_last_wins(writer: Writer) -> None:
     # AirKorea can list a station-hour twice in one page: the later row wins, on both backends
     run_id = await start_run(writer, "test", "manual")
-    await writer.upsert_air_stations(
-        [AirStation("중구", "서울", None, None), AirStation("중구", None, "111121", None)], T0
+    await upsert_air_stations(
+        writer, [AirStation("중구", "서울", None, None), AirStation("중구", None, "111121", None)], T0
     )
-    await writer.upsert_air_readings([reading(pm10=1), reading(pm10=2)], run_id, T0)
+    await upsert_air_readings(writer, [reading(pm10=1), reading(pm10=2)], run_id, T0)
     async with writer.engine.connect() as conn:
         station = (await conn.execute(select(air_stations.c.sido_name, air_stations.c.station_code))).one()
         pm10 = (await conn.execute(select(air_readings.c.pm10))).scalars().all()
@@ -61,15 +69,15 @@ async def test_large_batches_upsert_alike_on_both_backends_a_twice_seen_key_last
     """Batches of COPY_MIN_ROWS or more go by COPY and one merge on PostgreSQL (executemany on SQLite)."""
     big = Writer(writer.engine, chunk_size=5000)
     run_id = await start_run(big, "test", "manual")
-    await big.upsert_air_stations([AirStation("중구", "서울", "111121", "도시대기")], T0)
+    await upsert_air_stations(big, [AirStation("중구", "서울", "111121", "도시대기")], T0)
     hours = COPY_MIN_ROWS + 200
     rows = [
         reading(measured_at=T0 + timedelta(hours=h), pm10=h % 300, so2=0.0031, pm10_flag=None) for h in range(hours)
     ]
     twice = [*rows, reading(measured_at=T0, pm10=999, pm10_flag="통신장애")]  # hour 0 again, last in the batch
-    assert await big.upsert_air_readings(twice, run_id, T0) == hours + 1
+    assert await upsert_air_readings(big, twice, run_id, T0) == hours + 1
     revised = [dataclasses.replace(r, pm25=7) for r in rows[1:]]  # all conflicts: updated in place
-    assert await big.upsert_air_readings(revised, run_id, T0 + timedelta(hours=1)) == hours - 1
+    assert await upsert_air_readings(big, revised, run_id, T0 + timedelta(hours=1)) == hours - 1
     async with big.engine.connect() as conn:
         count, pm25 = (await conn.execute(text("SELECT count(*), sum(pm25) FROM air_readings"))).one()
         first = (await conn.execute(select(air_readings).where(air_readings.c.measured_at == T0))).mappings().one()
@@ -79,7 +87,7 @@ async def test_large_batches_upsert_alike_on_both_backends_a_twice_seen_key_last
     assert (first["pm10"], first["pm10_flag"], first["pm25"], first["updated_at"]) == (999, "통신장애", None, T0)
     assert tuple(last) == (0.0031, T0 + timedelta(hours=1))
     with pytest.raises(LoadError, match=r"writing air_readings failed: .*(?i:foreign key)"):
-        await big.upsert_air_readings([dataclasses.replace(r, station_name="없는역") for r in rows], run_id, T0)
+        await upsert_air_readings(big, [dataclasses.replace(r, station_name="없는역") for r in rows], run_id, T0)
     async with big.engine.connect() as conn:  # the failed batch left nothing behind
         assert (await conn.execute(text("SELECT count(*) FROM air_readings"))).scalar_one() == hours
     assert (big.prepare(air_readings).bulk is not None) == (big.dialect == "postgresql")
@@ -89,19 +97,19 @@ async def test_large_batches_upsert_alike_on_both_backends_a_twice_seen_key_last
 async def test_a_value_copy_cannot_encode_is_a_load_error(writer: Writer) -> None:
     big = Writer(writer.engine, chunk_size=5000)
     run_id = await start_run(big, "test", "manual")
-    await big.upsert_air_stations([AirStation("중구", "서울", None, None)], T0)
+    await upsert_air_stations(big, [AirStation("중구", "서울", None, None)], T0)
     rows = [reading(measured_at=T0 + timedelta(hours=h), pm10=1) for h in range(COPY_MIN_ROWS)]
     rows[5] = dataclasses.replace(rows[5], pm10="abc")  # type: ignore[arg-type]
     with pytest.raises(LoadError, match=r"^writing air_readings failed: a value does not fit its column's type"):
-        await big.upsert_air_readings(rows, run_id, T0)
-    assert await big.upsert_air_readings(rows[:5], run_id, T0) == 5  # the connection is usable again
+        await upsert_air_readings(big, rows, run_id, T0)
+    assert await upsert_air_readings(big, rows[:5], run_id, T0) == 5  # the connection is usable again
 
 
 async def test_station_upsert_keeps_known_province_and_first_seen(writer: Writer) -> None:
-    await writer.upsert_air_stations([AirStation("종로구", "서울", "111123", "도시대기")], T0)
+    await upsert_air_stations(writer, [AirStation("종로구", "서울", "111123", "도시대기")], T0)
     later = T0 + timedelta(days=1)
     # the per-station endpoint does not say the province: it must not erase it
-    await writer.upsert_air_stations([AirStation("종로구", None, None, None)], later)
+    await upsert_air_stations(writer, [AirStation("종로구", None, None, None)], later)
     async with writer.engine.connect() as conn:
         row = (await conn.execute(select(air_stations))).mappings().one()
     assert dict(row) == {"station_name": "종로구", "sido_name": "서울", "station_code": "111123",
@@ -115,12 +123,12 @@ def movie(tmdb_id: int, **values: object) -> Movie:
 
 async def test_movies_upsert_and_bare_rows_never_overwrite_details(writer: Writer) -> None:
     run1 = await start_run(writer, "test", "manual")
-    await writer.upsert_movies([movie(1, runtime=120, release_date=date(2026, 11, 1))], run1, T0)
-    await writer.upsert_movies([movie(1, title="list item only")], run1, T0, details=False)
-    await writer.upsert_movies([movie(2, title="bare")], run1, T0, details=False)
+    await upsert_movies(writer, [movie(1, runtime=120, release_date=date(2026, 11, 1))], run1, T0)
+    await upsert_movies(writer, [movie(1, title="list item only")], run1, T0, details=False)
+    await upsert_movies(writer, [movie(2, title="bare")], run1, T0, details=False)
     run2 = await start_run(writer, "test", "manual")
     later = T0 + timedelta(hours=6)
-    await writer.upsert_movies([movie(1, runtime=121, release_date=date(2026, 11, 1))], run2, later)
+    await upsert_movies(writer, [movie(1, runtime=121, release_date=date(2026, 11, 1))], run2, later)
     async with writer.engine.connect() as conn:
         rows = {r["tmdb_id"]: r for r in (await conn.execute(select(movies))).mappings()}
     assert set(rows) == {1, 2}
@@ -131,12 +139,12 @@ async def test_movies_upsert_and_bare_rows_never_overwrite_details(writer: Write
 
 async def test_snapshots_one_per_movie_per_run(writer: Writer) -> None:
     run1 = await start_run(writer, "test", "manual")
-    await writer.upsert_movies([movie(1)], run1, T0)
+    await upsert_movies(writer, [movie(1)], run1, T0)
     snap = MovieSnapshot(1, "now_playing", 1, 1, 12.5, 7.0, 10, None, date(2026, 11, 1))
-    await writer.insert_snapshots([snap], run1, T0)
-    await writer.insert_snapshots([snap], run1, T0)  # the same run again: still one row
+    await insert_snapshots(writer, [snap], run1, T0)
+    await insert_snapshots(writer, [snap], run1, T0)  # the same run again: still one row
     run2 = await start_run(writer, "test", "manual")
-    await writer.insert_snapshots([dataclasses.replace(snap, popularity=13.0)], run2, T0 + timedelta(hours=1))
+    await insert_snapshots(writer, [dataclasses.replace(snap, popularity=13.0)], run2, T0 + timedelta(hours=1))
     async with writer.engine.connect() as conn:
         rows = (await conn.execute(select(movie_snapshots).order_by(movie_snapshots.c.run_id))).mappings().all()
     assert [(r["run_id"], r["popularity"], r["captured_at"]) for r in rows] == [
@@ -147,12 +155,12 @@ async def test_snapshots_one_per_movie_per_run(writer: Writer) -> None:
 async def test_foreign_keys_are_enforced(writer: Writer) -> None:
     run_id = await start_run(writer, "test", "manual")
     with pytest.raises(LoadError, match=r"(?i)foreign key"):
-        await writer.upsert_air_readings([reading(station_name="없는역")], run_id, T0)
+        await upsert_air_readings(writer, [reading(station_name="없는역")], run_id, T0)
 
 
 async def test_naive_datetimes_are_refused(writer: Writer) -> None:
     with pytest.raises(LoadError, match="naive datetime"):
-        await writer.upsert_air_stations([AirStation("a", None, None, None)], datetime(2026, 1, 1))
+        await upsert_air_stations(writer, [AirStation("a", None, None, None)], datetime(2026, 1, 1))
 
 
 async def test_run_lifecycle(writer: Writer) -> None:
@@ -190,8 +198,8 @@ async def test_postgres_times_are_timestamptz_and_connections_named(writer: Writ
 async def test_rejects_are_inserted_with_their_run(writer: Writer) -> None:
     run_id = await start_run(writer, "test", "manual")
     items = [make_reject("airkorea", f"bad value {i}", {"pm10Value": "x", "i": i}) for i in range(3)]
-    assert await writer.insert_rejects(items, run_id) == 3
-    assert await writer.insert_rejects([], run_id) == 0
+    assert await insert_rejects(writer, items, run_id) == 3
+    assert await insert_rejects(writer, [], run_id) == 0
     async with writer.engine.connect() as conn:
         rows = (await conn.execute(select(rejects).order_by(rejects.c.id))).mappings().all()
     assert [(r["run_id"], r["source"], r["reason"], r["record"]) for r in rows] == [
@@ -240,9 +248,9 @@ async def test_a_role_without_temporary_tables_gets_row_by_row_batches(postgres_
         try:
             writer = Writer(engine, chunk_size=5000)
             run_id = await start_run(writer, "test", "manual")
-            await writer.upsert_air_stations([AirStation("중구", "서울", None, None)], T0)
+            await upsert_air_stations(writer, [AirStation("중구", "서울", None, None)], T0)
             rows = [reading(measured_at=T0 + timedelta(hours=h), pm10=h) for h in range(COPY_MIN_ROWS + 1)]
-            assert await writer.upsert_air_readings(rows, run_id, T0) == COPY_MIN_ROWS + 1
+            assert await upsert_air_readings(writer, rows, run_id, T0) == COPY_MIN_ROWS + 1
             assert writer._stage_allowed is False  # it asked once, and sent the batch with executemany
         finally:
             await engine.dispose()
@@ -252,3 +260,21 @@ async def test_a_role_without_temporary_tables_gets_row_by_row_batches(postgres_
         await fetch_async(postgres_url, f'GRANT TEMPORARY ON DATABASE "{database}" TO PUBLIC')
         await fetch_async(postgres_url, f"DROP OWNED BY {role}")
         await fetch_async(postgres_url, f"DROP ROLE {role}")
+
+
+@pytest.mark.parametrize("url", ["sqlite+aiosqlite:///:memory:", "postgresql+asyncpg://nobody@127.0.0.1:1/none"])
+def test_statements_are_cached_by_every_option(url: str) -> None:
+    """A second caller with other options gets its own statement, never the first caller's."""
+    from pipeline.load.db import create_engine
+
+    writer = Writer(create_engine(url))  # no connection is made
+    keep = writer.prepare(movies, keep=("first_seen_at",))
+    plain = writer.prepare(movies)
+    assert keep.sql is not None and plain.sql is not None
+    assert "first_seen_at = excluded.first_seen_at" not in keep.sql
+    assert "first_seen_at = excluded.first_seen_at" in plain.sql
+    coalesced = writer.prepare(air_stations, keep=("first_seen_at",), coalesce=("sido_name",))
+    assert "coalesce(excluded.sido_name, air_stations.sido_name)" in str(coalesced.sql)
+    assert "coalesce" not in str(writer.prepare(air_stations, keep=("first_seen_at",)).sql)
+    assert "DO NOTHING" in str(writer.prepare(movies, do_nothing=True).sql)
+    assert writer.prepare(movies, keep=("first_seen_at",)) is keep  # and each is compiled once

@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import text
 
 from pipeline.load.runs import start_run
-from pipeline.load.upsert import Writer
+from pipeline.load.upsert import insert_snapshots, upsert_air_readings, upsert_air_stations, upsert_movies
+from pipeline.load.writer import Writer
 from pipeline.transform.airkorea import AirReading, AirStation
 from pipeline.transform.common import kst_label_to_utc
 from pipeline.transform.tmdb import Movie, MovieSnapshot
@@ -30,7 +31,7 @@ async def rows(writer: Writer, sql: str) -> list[dict[str, object]]:
 async def load_air(writer: Writer) -> None:
     now = datetime(2026, 11, 28, tzinfo=UTC)
     run_id = await start_run(writer, "test", "manual")
-    await writer.upsert_air_stations([AirStation("종로구", "서울", "111123", "도시대기"),
+    await upsert_air_stations(writer, [AirStation("종로구", "서울", "111123", "도시대기"),
                                       AirStation("세종읍", "세종", None, "도시대기")], now)  # fmt: skip
     day = [reading("종로구", f"2026-11-27 {h:02d}:00", pm10=h, pm25=None if h % 4 == 0 else 10) for h in range(1, 25)]
     edges = [
@@ -38,7 +39,7 @@ async def load_air(writer: Writer) -> None:
         reading("종로구", "2026-11-28 01:00", pm10=200),  # the 28th's first hour
     ]
     short = [reading("세종읍", f"2026-11-27 {h:02d}:00", pm10=30 + h, o3=0.02) for h in (9, 10, 11)]
-    await writer.upsert_air_readings(day + edges + short, run_id, now)
+    await upsert_air_readings(writer, day + edges + short, run_id, now)
 
 
 async def test_air_readings_kst_and_the_24_00_boundary(writer: Writer) -> None:
@@ -84,11 +85,11 @@ async def test_movie_trend_and_now_playing_history(writer: Writer) -> None:
     t0 = datetime(2026, 11, 20, 1, tzinfo=UTC)
     for day, popularity in enumerate((10.0, 12.5, 9.0)):
         run_id = await start_run(writer, "tmdb", "schedule", t0 + timedelta(days=day))
-        await writer.upsert_movies([movie(1, "하나"), movie(2, "둘")], run_id, t0 + timedelta(days=day))
+        await upsert_movies(writer, [movie(1, "하나"), movie(2, "둘")], run_id, t0 + timedelta(days=day))
         snaps = [MovieSnapshot(1, "now_playing", 1, 1, popularity, 7.0 + day, 100 + day, None, date(2026, 11, 1))]
         if day < 2:
             snaps.append(MovieSnapshot(2, "now_playing", 2, 1, 5.0, 6.0, 10, None, None))
-        await writer.insert_snapshots(snaps, run_id, t0 + timedelta(days=day))
+        await insert_snapshots(writer, snaps, run_id, t0 + timedelta(days=day))
     trend = await rows(writer, "SELECT title, popularity, vote_average, vote_count FROM movie_trend "
                                "WHERE tmdb_id = 1 ORDER BY captured_at")  # fmt: skip
     assert [tuple(r.values()) for r in trend] == [("하나", 10.0, 7.0, 100), ("하나", 12.5, 8.0, 101),

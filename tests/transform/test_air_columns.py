@@ -1,19 +1,22 @@
-"""The columnar fast path (`to_air_columns` + `column_rows`) equals the item-by-item path on regular pages,
-and declines (returns None) on every kind of irregular page, so that the careful path sorts those out."""
+"""The columnar fast path (`to_air_columns` and the row codecs' column encoding) equals the item-by-item path
+(`to_air_batch_by_item`) on regular pages, and declines (returns None) on every kind of irregular page, so that
+the careful path sorts those out."""
 
 from __future__ import annotations
 
 import copy
+from dataclasses import astuple
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
 
-from pipeline.load.upsert import column_rows, reading_rows
+from pipeline.load.rows import RowCodec, encode_readings
+from pipeline.load.tables import air_readings
 from pipeline.simulator import airkorea_data as sim
 from pipeline.simulator.airkorea import ctprvn_body, msrstn_body
-from pipeline.transform.airkorea import AirColumns, AirReading, to_air_batch, to_air_columns
+from pipeline.transform.airkorea import AirBatch, AirReading, to_air_batch, to_air_batch_by_item, to_air_columns
 
 NOW = datetime(2026, 11, 28, 0, 30, tzinfo=UTC)
 NEWEST = sim.newest_hour(NOW)
@@ -23,7 +26,7 @@ def items_of(body: bytes) -> list[dict[str, Any]]:
     return list(orjson.loads(body)["response"]["body"]["items"])
 
 
-def readings_of(columns: AirColumns) -> list[AirReading]:
+def readings_of(columns: AirBatch) -> list[AirReading]:
     return [
         AirReading(name, moment, *values)
         for name, moment, values in zip(
@@ -32,10 +35,10 @@ def readings_of(columns: AirColumns) -> list[AirReading]:
     ]
 
 
-def assert_same_as_batch(items: list[dict[str, Any]], station: str | None = None) -> AirColumns:
+def assert_same_as_batch(items: list[dict[str, Any]], station: str | None = None) -> AirBatch:
     columns = to_air_columns(items, station)
     assert columns is not None
-    batch = to_air_batch(items, station)
+    batch = to_air_batch_by_item(items, station)
     assert batch.rejects == []
     assert readings_of(columns) == batch.readings
     assert columns.stations == batch.stations
@@ -66,18 +69,18 @@ def test_rows_equal_reading_rows_in_both_forms_and_keep_selects() -> None:
     station = sim.stations()[12]
     items = items_of(msrstn_body("json", station, NEWEST, 24 * 30, 5, 1, 10_000))
     columns = assert_same_as_batch(items, station.name)
-    readings = to_air_batch(items, station.name).readings
+    readings = to_air_batch_by_item(items, station.name).readings
     start, end = NOW - timedelta(days=10), NOW - timedelta(days=2)
-    keep = [start <= moment <= end for moment in columns.measured_at]
     inside = [r for r in readings if start <= r.measured_at <= end]
     assert 0 < len(inside) < len(readings)
-    for sqlite_form in (True, False):
-        assert column_rows(columns, 7, NOW, sqlite_form=sqlite_form) == reading_rows(
-            readings, 7, NOW, sqlite_form=sqlite_form
-        )
-        assert column_rows(columns, 7, NOW, sqlite_form=sqlite_form, keep=keep) == reading_rows(
-            inside, 7, NOW, sqlite_form=sqlite_form
-        )
+    for form in ("sqlite", "asyncpg"):
+        codec = RowCodec.for_table(air_readings, form)
+
+        def reading_rows(records: list[AirReading], codec: RowCodec = codec) -> list[tuple[Any, ...]]:
+            return codec.encode([(*astuple(r), 7, NOW) for r in records]).rows
+
+        assert encode_readings(codec, columns, 7, NOW).rows == reading_rows(readings)
+        assert encode_readings(codec, columns.between(start, end), 7, NOW).rows == reading_rows(inside)
 
 
 def _page() -> list[dict[str, Any]]:

@@ -1,0 +1,175 @@
+"""Upsert statements, compiled once per table, backend and options, with the row codec that feeds them.
+
+``INSERT … ON CONFLICT (pk) DO UPDATE SET c = excluded.c`` for every non-key column, as sqlite-utils does; a
+statement is pre-rendered in the driver's parameter style and run with ``exec_driver_sql`` on tuples
+(per-row SQLAlchemy parameter processing of dictionaries was most of the loader's cost on both backends).
+Where a dialect renders parameters out of column order, or a column type processes values in a way the
+codecs do not reproduce, the Core statement runs with dictionaries instead.
+
+On PostgreSQL a large batch goes by ``COPY`` into a temporary staging table and one ``INSERT … SELECT … ON
+CONFLICT DO UPDATE`` from it (:class:`BulkUpsert`), both built from the same Core objects as the row upsert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, Column, Dialect, Identity, MetaData, Table, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.schema import CreateTable
+from sqlalchemy.sql.elements import ColumnElement
+
+from pipeline.errors import LoadError
+from pipeline.load.rows import Form, RowCodec
+from pipeline.load.tables import UTCDateTime
+
+UpsertInsert = sqlite.Insert | postgresql.Insert
+
+#: PostgreSQL: a batch of at least this many rows is upserted by ``COPY`` (see :class:`BulkUpsert`)
+COPY_MIN_ROWS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertOptions:
+    """Everything that makes one upsert statement differ from another: the statement cache's key.
+
+    ``keep`` columns are written on insert only (``first_seen_at``); ``coalesce`` columns keep the stored
+    value when the new one is NULL (a station seen without its province must not lose it); ``do_nothing``
+    leaves an existing row as it is (a bare list item must not overwrite a movie's details).
+    """
+
+    table: str
+    keep: tuple[str, ...] = ()
+    coalesce: tuple[str, ...] = ()
+    do_nothing: bool = False
+
+
+def dialect_insert(dialect_name: str, table: Table) -> UpsertInsert:
+    if dialect_name == "sqlite":
+        return sqlite.insert(table)
+    if dialect_name == "postgresql":
+        return postgresql.insert(table)
+    raise LoadError(f"no upsert for database dialect {dialect_name!r}")
+
+
+def _update_set(ins: UpsertInsert, table: Table, options: UpsertOptions) -> dict[str, ColumnElement[Any]]:
+    keys = {c.name for c in table.primary_key.columns}
+    update: dict[str, ColumnElement[Any]] = {}
+    for column in table.columns:
+        if column.name in keys or column.name in options.keep:
+            continue
+        new = ins.excluded[column.name]
+        update[column.name] = func.coalesce(new, column) if column.name in options.coalesce else new
+    return update
+
+
+def upsert_statement(dialect_name: str, table: Table, options: UpsertOptions) -> UpsertInsert:
+    """``INSERT … ON CONFLICT (pk) DO UPDATE SET c = excluded.c`` (or ``DO NOTHING``) as ``options`` say."""
+    ins = dialect_insert(dialect_name, table)
+    keys = [c.name for c in table.primary_key.columns]
+    if options.do_nothing:
+        return ins.on_conflict_do_nothing(index_elements=keys)
+    return ins.on_conflict_do_update(index_elements=keys, set_=_update_set(ins, table, options))
+
+
+@dataclass(frozen=True, slots=True)
+class BulkUpsert:
+    """PostgreSQL's fast way to upsert a large batch: ``COPY`` (binary) into a temporary staging table, then
+    one ``INSERT … SELECT … ON CONFLICT DO UPDATE`` from it — about twice asyncpg's ``executemany`` (see the
+    bench's loader lines). One statement cannot update a row twice, so when a key comes more than once the
+    last one wins (``DISTINCT ON`` by the staging order), as it does when rows are sent one by one.
+    """
+
+    stage: str
+    create: str
+    merge: str
+    truncate: str
+    columns: tuple[str, ...]
+
+    @classmethod
+    def for_upsert(cls, table: Table, options: UpsertOptions, dialect: Dialect) -> BulkUpsert | None:
+        if options.do_nothing:  # DO NOTHING keeps the first of a key: leave it to executemany
+            return None
+        stage = Table(
+            f"pipeline_stage_{table.name}",
+            MetaData(),
+            *(Column(c.name, c.type) for c in table.columns),
+            Column("stage_order", BigInteger, Identity()),
+            prefixes=["TEMPORARY"],
+            postgresql_on_commit="DELETE ROWS",
+        )
+        names = [c.name for c in table.columns]
+        keys = [stage.c[c.name] for c in table.primary_key.columns]
+        latest = (
+            select(*(stage.c[name] for name in names))
+            .ext(postgresql.distinct_on(*keys))
+            .order_by(*keys, stage.c.stage_order.desc())
+            .subquery("latest")
+        )
+        ins = postgresql.insert(table).from_select(names, select(*(latest.c[name] for name in names)))
+        merge = ins.on_conflict_do_update(
+            index_elements=[c.name for c in table.primary_key.columns], set_=_update_set(ins, table, options)
+        )
+        quoted = dialect.identifier_preparer.quote(stage.name)
+        return cls(
+            stage=stage.name,
+            create=str(CreateTable(stage, if_not_exists=True).compile(dialect=dialect)).strip(),
+            merge=str(merge.compile(dialect=dialect)),
+            truncate=f"TRUNCATE {quoted}",
+            columns=tuple(names),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An upsert compiled once: rows are tuples in ``codec.columns`` order, encoded by ``codec``.
+
+    ``sql`` is the statement rendered in the driver's parameter style, or ``None`` when the Core
+    ``statement`` must run with dictionaries (then the codec encodes nothing).
+    """
+
+    statement: UpsertInsert
+    options: UpsertOptions
+    codec: RowCodec
+    sql: str | None
+    bulk: BulkUpsert | None = None  # PostgreSQL: large batches by COPY
+
+    @property
+    def table(self) -> str:
+        return self.options.table
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.codec.columns
+
+    def encode(self, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        """Records in the driver's form (what :meth:`~pipeline.load.writer.Writer.write` sends)."""
+        return self.codec.encode(rows).rows
+
+
+def _needs_sqlalchemy(table: Table, dialect: Dialect) -> bool:
+    """A column whose type processes bound values in a way the row codecs do not reproduce."""
+    return any(
+        column.type.dialect_impl(dialect).bind_processor(dialect) is not None
+        and not isinstance(column.type, UTCDateTime | Boolean)
+        for column in table.columns
+    )
+
+
+def prepare_upsert(table: Table, options: UpsertOptions, dialect: Dialect) -> Prepared:
+    """Compile the upsert of ``table`` for ``dialect``; see :class:`Prepared`."""
+    statement = upsert_statement(dialect.name, table, options)
+    columns = [c.name for c in table.columns]
+    compiled = statement.compile(dialect=dialect, column_keys=columns)
+    driver_ready = dialect.name == "sqlite" or not _needs_sqlalchemy(table, dialect)
+    if not (driver_ready and list(compiled.positiontup or ()) == columns):
+        return Prepared(statement, options, RowCodec.for_table(table, "core"), None)
+    form: Form = "sqlite" if dialect.name == "sqlite" else "asyncpg"
+    bulk = BulkUpsert.for_upsert(table, options, dialect) if dialect.name == "postgresql" else None
+    return Prepared(statement, options, RowCodec.for_table(table, form), str(compiled), bulk)
+
+
+def options_for(table: Table, keep: Sequence[str], coalesce: Sequence[str], do_nothing: bool) -> UpsertOptions:
+    return UpsertOptions(table.name, tuple(keep), tuple(coalesce), do_nothing)
