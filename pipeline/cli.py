@@ -11,20 +11,24 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import click
 
 from pipeline import __version__
 from pipeline.config import JobName, Secrets, Settings, load_secrets, load_settings, require_secrets
 from pipeline.errors import ConfigError, PipelineError
+from pipeline.jobs import JOB_NAMES
 from pipeline.load.db import display_url, prepare_database, sqlite_path
 from pipeline.logs import configure
 from pipeline.redaction import redact
-from pipeline.runner import JOBS, RunReport
 from pipeline.sqlquery import QueryError
-from pipeline.status import StatusReport
 from pipeline.transform.common import KST
+
+if TYPE_CHECKING:
+    from pipeline.backfill import BackfillReport, DayRange, DryRun
+    from pipeline.runner import RunReport
+    from pipeline.status import StatusReport
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("pipeline")
@@ -93,7 +97,9 @@ def migrate(ctx: click.Context) -> None:
 @_config_option
 @click.option("--once", is_flag=True, help="run every enabled job once, then exit (default: run the daemon)")
 @click.option("--simulate", is_flag=True, help="use the built-in simulator of both APIs (no keys, no network)")
-@click.option("--job", "jobs", multiple=True, type=click.Choice(JOBS), help="with --once: only this job (repeatable)")
+@click.option(
+    "--job", "jobs", multiple=True, type=click.Choice(JOB_NAMES), help="with --once: only this job (repeatable)"
+)
 @click.pass_context
 def run(ctx: click.Context, once: bool, simulate: bool, jobs: Sequence[JobName]) -> None:
     """Collect data: the scheduled daemon, or one cycle with --once."""
@@ -115,13 +121,7 @@ def run(ctx: click.Context, once: bool, simulate: bool, jobs: Sequence[JobName])
 async def _daemon(settings: Settings, secrets: Secrets, simulate: bool) -> None:
     from pipeline.scheduler import run_daemon
 
-    if not simulate:
-        await run_daemon(settings, secrets)
-        return
-    from pipeline.offline import simulated
-
-    async with simulated(settings) as (local, sim_secrets, _simulator):
-        await run_daemon(local, sim_secrets)
+    await run_daemon(settings, secrets, simulate=simulate)
 
 
 async def _run_once(
@@ -129,12 +129,7 @@ async def _run_once(
 ) -> tuple[RunReport, dict[str, int]]:
     from pipeline.runner import run_once
 
-    if not simulate:
-        return await run_once(settings, secrets, jobs)
-    from pipeline.offline import simulated
-
-    async with simulated(settings) as (local, sim_secrets, _simulator):
-        return await run_once(local, sim_secrets, jobs)
+    return await run_once(settings, secrets, jobs, simulate=simulate)
 
 
 @cli.group()
@@ -171,8 +166,8 @@ def backfill_airkorea(
 
     settings = _settings(ctx)
     secrets = Secrets() if simulate or dry_run else load_secrets()
-    if not (simulate or dry_run) and not secrets.data_go_api_key:
-        raise ConfigError("DATA_GO_API_KEY is not set: put it in .env (see .env.example), or add --simulate")
+    if not (simulate or dry_run):
+        require_secrets(settings, secrets, sources=("airkorea",))
     days = bf.parse_range(first, last, datetime.now(KST).date())
     report = asyncio.run(
         _backfill(
@@ -203,8 +198,8 @@ def backfill_tmdb(ctx: click.Context, first: str, last: str, region: str | None,
     if len(region) != 2 or not region.isalpha():
         raise click.BadParameter(f"not a 2-letter country code: {region!r}", param_hint="--region")
     secrets = Secrets() if simulate or dry_run else load_secrets()
-    if not (simulate or dry_run) and not secrets.tmdb_api_key:
-        raise ConfigError("TMDB_API_KEY is not set: put it in .env (see .env.example), or add --simulate")
+    if not (simulate or dry_run):
+        require_secrets(settings, secrets, sources=("tmdb",))
     days = bf.parse_range(first, last, datetime.now(KST).date())
     report = asyncio.run(_backfill(settings, secrets, simulate, dry_run, "tmdb", days, {"region": region}))
     ctx.exit(_print_backfill(report))
@@ -215,45 +210,20 @@ async def _backfill(
     secrets: Secrets,
     simulate: bool,
     dry_run: bool,
-    source: str,
-    days: Any,
+    source: Literal["airkorea", "tmdb"],
+    days: DayRange,
     selection: dict[str, Any],
-) -> Any:
-    from contextlib import AsyncExitStack
-
+) -> BackfillReport | DryRun:
     from pipeline import backfill as bf
-    from pipeline.load.db import create_engine, migrate
-    from pipeline.load.upsert import Writer
+    from pipeline.lifecycle import writing
     from pipeline.progress import make_progress
 
-    async with AsyncExitStack() as stack:
-        if simulate and not dry_run:
-            from pipeline.offline import simulated
-
-            settings, secrets, _sim = await stack.enter_async_context(simulated(settings))
-        await migrate(settings.database.url)
-        engine = create_engine(settings.database.url)
-        stack.push_async_callback(engine.dispose)
-        writer = Writer(engine, settings.database.chunk_size)
-        if source == "tmdb":
-            if dry_run:
-                return bf.DryRun(
-                    [
-                        f"backfill tmdb:{days.first}..{days.last}:region={selection['region']}",
-                        "discover: one request per page of 20 movies (known after the first page, at most "
-                        "500); movie: one request per movie; TMDB has no daily quota (rate limit only)",
-                    ]
-                )
-            return await bf.backfill_tmdb(
-                settings, secrets, writer, days, region=selection["region"], progress=make_progress("backfill tmdb")
-            )
-        plan = await bf.plan_airkorea(settings, writer, days, **selection)
-        if dry_run:
-            return await bf.dry_run_airkorea(settings, writer, plan)
-        return await bf.backfill_airkorea(settings, secrets, writer, plan, progress=make_progress("backfill airkorea"))
+    async with writing(settings, secrets, simulate=simulate and not dry_run) as opened:
+        progress = None if dry_run else make_progress(f"backfill {source}")
+        return await bf.run(opened, source, days, selection, dry_run=dry_run, progress=progress)
 
 
-def _print_backfill(report: Any) -> int:
+def _print_backfill(report: BackfillReport | DryRun) -> int:
     from pipeline.backfill import DryRun
 
     if isinstance(report, DryRun):
@@ -348,6 +318,9 @@ def _print_status(report: StatusReport) -> None:
             f"{job.job:<18} {last:<26} {_when(job.last_success_at):<20} {_age(job.age_seconds):>8} "
             f"{_age(job.freshness_seconds):>8}  {state:<8} {_when(job.next_run_at)}"
         )
+    for run in report.others:  # backfills and replays: shown, not part of the health verdict
+        last = f"#{run.last_run_id} {run.last_status} {_when(run.last_started_at)}" if run.last_run_id else "never"
+        click.echo(f"{run.name:<18} {last}" + ("  (running)" if run.running else ""))
     click.echo("rows: " + ", ".join(f"{table} {count}" for table, count in report.totals.items()))
     for usage in report.quota:
         state = "exhausted (code 22)" if usage.exhausted else f"{usage.left} left"
@@ -381,6 +354,8 @@ def _print_report(report: RunReport, counts: dict[str, int], settings: Settings)
         )
         for line in (job.errors + job.warnings)[:5]:
             echo(f"    - {line}")
+    for message in report.auth_errors.values():  # one line per source, however many requests it refused
+        echo(f"  - {message}")
     url = settings.database.url
     echo("database " + display_url(url) + ": " + ", ".join(f"{t} {n}" for t, n in counts.items()))
     path = sqlite_path(url)

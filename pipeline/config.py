@@ -21,6 +21,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from pipeline.errors import ConfigError
 from pipeline.redaction import redact
+from pipeline.timetable import validate_cron
 
 DEFAULT_CONFIG_PATH = Path("config.yaml")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/pipeline.db"
@@ -136,7 +137,6 @@ class DatabaseSettings(_Model):
 # --- schedule ------------------------------------------------------------------------------------------
 
 JobName = Literal["tmdb", "airkorea_sido", "airkorea_stations"]
-JOB_NAMES: tuple[JobName, ...] = ("tmdb", "airkorea_sido", "airkorea_stations")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 _CRON_DOW = {"0": "sun", "1": "mon", "2": "tue", "3": "wed", "4": "thu", "5": "fri", "6": "sat", "7": "sun"}
@@ -192,10 +192,8 @@ class JobSchedule(_Model):
         if self.interval is not None and self.interval < 1:
             raise ValueError("interval must be at least 1 second")
         if self.cron is not None:
-            from apscheduler.triggers.cron import CronTrigger
-
             try:
-                CronTrigger(**cron_fields(self.cron))
+                validate_cron(self.cron)
             except ValueError as exc:
                 raise ValueError(f"invalid cron expression {self.cron!r}: {exc}") from None
         return self
@@ -261,17 +259,6 @@ class Settings(_Model):
                 "list stations, or set schedule.jobs.airkorea_stations.enabled: false"
             )
         return self
-
-    def job_enabled(self, job: JobName) -> bool:
-        """A job runs when its source is enabled, its schedule entry is, and (stations) it has stations."""
-        schedule = self.schedule.jobs.get(job)
-        if schedule is None or not schedule.enabled:
-            return False
-        if job == "tmdb":
-            return self.sources.tmdb.enabled
-        if job == "airkorea_stations":
-            return self.sources.airkorea.enabled and bool(self.sources.airkorea.stations)
-        return self.sources.airkorea.enabled
 
     @model_validator(mode="after")
     def _something_enabled(self) -> Settings:
@@ -351,12 +338,12 @@ def load_secrets(env: Mapping[str, str] | None = None, dotenv_path: Path | None 
     return Secrets(tmdb_api_key=tmdb, data_go_api_key=data_go)
 
 
-def require_secrets(settings: Settings, secrets: Secrets) -> None:
-    """Fail early, and clearly, when an enabled source has no key."""
+def require_secrets(settings: Settings, secrets: Secrets, sources: tuple[str, ...] = ("tmdb", "airkorea")) -> None:
+    """Fail early, and clearly, when an enabled source (of ``sources``: those the command uses) has no key."""
     hint = "put it in .env (see .env.example) or the environment, disable the source in config.yaml, or add --simulate"
-    if settings.sources.tmdb.enabled and not secrets.tmdb_api_key:
+    if "tmdb" in sources and settings.sources.tmdb.enabled and not secrets.tmdb_api_key:
         raise ConfigError(f"TMDB_API_KEY is not set but sources.tmdb is enabled: {hint}")
-    if settings.sources.airkorea.enabled and not secrets.data_go_api_key:
+    if "airkorea" in sources and settings.sources.airkorea.enabled and not secrets.data_go_api_key:
         raise ConfigError(f"DATA_GO_API_KEY is not set but sources.airkorea is enabled: {hint}")
 
 

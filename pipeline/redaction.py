@@ -75,3 +75,13 @@ class RedactingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = redact(record.stack_info)
         return True
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """API text made safe for one line of a terminal or log: control characters (ANSI escapes, newlines,
+    bidi overrides) become spaces, runs of white space one space, and the text is cut at ``limit``."""
+    flat = " ".join(_UNPRINTABLE.sub(" ", text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -17,13 +17,12 @@ skipped ones (the previous run of the job still going) are written to ``runs`` a
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -42,15 +41,16 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from pipeline.config import DataTerm, JobName, JobSchedule, Secrets, Settings, cron_fields
-from pipeline.extract import airkorea as airkorea_extract
 from pipeline.extract.http import make_session
-from pipeline.load.db import create_engine, migrate
-from pipeline.load.runs import last_runs, mark_abandoned, record_window, save_timetable
-from pipeline.load.upsert import Writer
+from pipeline.jobs import JOBS, enabled_jobs
+from pipeline.lifecycle import writing
+from pipeline.load.runs import last_runs, record_window, save_timetable
+from pipeline.load.writer import Writer
 from pipeline.lock import DEFAULT_CHECK_INTERVAL, DaemonLock, LockLost
 from pipeline.redaction import redact
 from pipeline.resources import release_memory
-from pipeline.runner import JOBS, run_jobs
+from pipeline.runner import run_jobs
+from pipeline.timetable import period
 
 log = logging.getLogger(__name__)
 
@@ -65,38 +65,6 @@ def build_trigger(schedule: JobSchedule, timezone: ZoneInfo) -> BaseTrigger:
     return IntervalTrigger(seconds=schedule.interval, timezone=timezone, jitter=jitter)
 
 
-def period(schedule: JobSchedule, timezone: ZoneInfo, now: datetime | None = None) -> timedelta:
-    """The job's nominal period: the interval, or the longest gap between the cron's next fire times."""
-    if schedule.interval is not None:
-        return timedelta(seconds=schedule.interval)
-    assert schedule.cron is not None
-    trigger = CronTrigger(**cron_fields(schedule.cron), timezone=timezone)
-    at = (now or datetime.now(UTC)).astimezone(timezone)
-    times: list[datetime] = []
-    previous: datetime | None = None
-    for _ in range(30):
-        fire = trigger.get_next_fire_time(previous, at)
-        if fire is None:
-            break
-        times.append(fire)
-        previous, at = fire, fire + timedelta(microseconds=1)
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    return max(gaps) if gaps else timedelta(days=1)
-
-
-def freshness_limit(schedule: JobSchedule, timezone: ZoneInfo) -> timedelta:
-    """How old the last success may be before the job counts as stale (default: two periods)."""
-    if schedule.freshness is not None:
-        return timedelta(seconds=schedule.freshness)
-    return 2 * period(schedule, timezone)
-
-
-def catch_up_term(since_success: timedelta | None) -> DataTerm:
-    """The smallest station window that covers the gap since the last success (never: the largest)."""
-    window = airkorea_extract.smallest_window(since_success) if since_success is not None else None
-    return (window or airkorea_extract.LARGEST_WINDOW).term
-
-
 def build_scheduler(settings: Settings, func: JobFunc) -> AsyncIOScheduler:
     """The timetable: one job per enabled collection. Call ``start()`` inside the running loop."""
     timezone = ZoneInfo(settings.schedule.timezone)
@@ -106,15 +74,13 @@ def build_scheduler(settings: Settings, func: JobFunc) -> AsyncIOScheduler:
         "misfire_grace_time": int(settings.schedule.misfire_grace_time) or None,  # APScheduler's default: 1 s
     }
     scheduler = AsyncIOScheduler(timezone=timezone, job_defaults=options)
-    for job in JOBS:
-        if not settings.job_enabled(job):
-            continue
+    for job in enabled_jobs(settings):
         scheduler.add_job(
             func,
-            build_trigger(settings.schedule.jobs[job], timezone),
-            args=(job, "schedule"),
-            id=job,
-            name=job,
+            build_trigger(settings.schedule.jobs[job.name], timezone),
+            args=(job.name, "schedule"),
+            id=job.name,
+            name=job.name,
             replace_existing=True,
             **options,
         )
@@ -152,9 +118,10 @@ class JobTracker:
 class Daemon:
     """``pipeline run``: the long-running collector."""
 
-    def __init__(self, settings: Settings, secrets: Secrets) -> None:
+    def __init__(self, settings: Settings, secrets: Secrets, *, simulate: bool = False) -> None:
         self.settings = settings
         self.secrets = secrets
+        self.simulate = simulate
         self.timezone = ZoneInfo(settings.schedule.timezone)
         self.tracker = JobTracker()
         self.stop_event = asyncio.Event()
@@ -181,18 +148,13 @@ class Daemon:
         lock = DaemonLock(self.settings.database.url)
         await lock.acquire()
         try:
-            await migrate(self.settings.database.url)
-            engine = create_engine(self.settings.database.url)
-            self.writer = Writer(engine, self.settings.database.chunk_size)
-            self.session = make_session()
-            try:
-                abandoned = await mark_abandoned(self.writer)
-                if abandoned:
-                    log.warning("marked %d run(s) left running by a previous process as failed", abandoned)
-                await self._serve(lock)
-            finally:
-                await self.session.close()
-                await engine.dispose()
+            async with writing(self.settings, self.secrets, simulate=self.simulate) as opened:
+                self.settings, self.secrets, self.writer = opened.settings, opened.secrets, opened.writer
+                self.session = make_session()
+                try:
+                    await self._serve(lock)
+                finally:
+                    await self.session.close()
         finally:
             await lock.release()
         if self.lock_lost:
@@ -274,10 +236,10 @@ class Daemon:
         if trigger == "catchup" and self.scheduler is not None:
             self.scheduler.modify_job(job, args=(job, "schedule"))
         data_term: DataTerm | None = None
-        if job == "airkorea_stations" and trigger == "catchup":
+        catch_up = JOBS[job].catch_up
+        if trigger == "catchup" and catch_up is not None:
             success = (await last_runs(self.writer)).get(job, {}).get("success")
-            since = datetime.now(UTC) - success["started_at"] if success else None
-            data_term = catch_up_term(since)
+            data_term = catch_up(datetime.now(UTC) - success["started_at"] if success else None)
         started = datetime.now(UTC)
         try:
             await run_jobs(
@@ -339,5 +301,5 @@ class Daemon:
         task.add_done_callback(self.background.discard)
 
 
-async def run_daemon(settings: Settings, secrets: Secrets) -> None:
-    await Daemon(settings, secrets).run()
+async def run_daemon(settings: Settings, secrets: Secrets, *, simulate: bool = False) -> None:
+    await Daemon(settings, secrets, simulate=simulate).run()

@@ -1,4 +1,5 @@
-"""``pipeline status``: per job the last run, the last success, freshness, the next fire time; table totals.
+"""``pipeline status``: per job the last run, the last success, freshness, the next fire time; the last
+backfill and replay runs; table totals.
 
 Healthy (exit 0) means every enabled job succeeded within its freshness limit; it serves as a container or
 systemd health check.
@@ -6,7 +7,7 @@ systemd health check.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,14 +17,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from pipeline.config import Settings
 from pipeline.errors import ConfigError
+from pipeline.jobs import JOBS
+from pipeline.jobs.context import make_ledger
 from pipeline.load.db import create_engine, display_url, error_message, sqlite_path
 from pipeline.load.queries import table_counts
 from pipeline.load.quota import Usage
 from pipeline.load.runs import last_runs, load_timetable
-from pipeline.load.upsert import Writer
+from pipeline.load.writer import Writer
 from pipeline.lock import daemon_pid
-from pipeline.runner import JOBS, make_ledger
-from pipeline.scheduler import freshness_limit
+from pipeline.timetable import freshness_limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +45,25 @@ class JobState:
 
 
 @dataclass(frozen=True, slots=True)
+class OtherRun:
+    """The newest run of something that is not a scheduled job: a backfill, a replay."""
+
+    name: str
+    last_run_id: int | None
+    last_status: str | None
+    last_started_at: datetime | None
+    last_error: str | None
+    running: bool
+
+
+@dataclass(frozen=True, slots=True)
 class StatusReport:
     database: str
     daemon_pid: int | None
     jobs: list[JobState]
     totals: dict[str, int]
     quota: list[Usage]
+    others: list[OtherRun] = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
@@ -63,6 +78,7 @@ class StatusReport:
             "healthy": self.healthy,
             "daemon_pid": self.daemon_pid,
             "jobs": [{k: plain(v) for k, v in asdict(job).items()} for job in self.jobs],
+            "other_runs": [{k: plain(v) for k, v in asdict(run).items()} for run in self.others],
             "totals": self.totals,
             "quota": [
                 {
@@ -103,8 +119,8 @@ async def collect_status(settings: Settings, now: datetime | None = None) -> Sta
         await engine.dispose()
     timezone = ZoneInfo(settings.schedule.timezone)
     jobs: list[JobState] = []
-    for job in JOBS:
-        enabled = settings.job_enabled(job)
+    for job, declared in JOBS.items():
+        enabled = declared.enabled(settings)
         record = history.get(job, {})
         last, success = record.get("last"), record.get("success")
         limit = freshness_limit(settings.schedule.jobs[job], timezone)
@@ -125,4 +141,17 @@ async def collect_status(settings: Settings, now: datetime | None = None) -> Sta
                 next_run_at=timetable.get(job),
             )
         )
-    return StatusReport(database=shown, daemon_pid=pid, jobs=jobs, totals=totals, quota=quota)
+    others = [_other(name, record) for name, record in sorted(history.items()) if name not in (*JOBS, "cycle")]
+    return StatusReport(database=shown, daemon_pid=pid, jobs=jobs, totals=totals, quota=quota, others=others)
+
+
+def _other(name: str, record: dict[str, Any]) -> OtherRun:
+    last = record.get("running") or record.get("last")
+    return OtherRun(
+        name=name,
+        last_run_id=last["id"] if last else None,
+        last_status=last["status"] if last else None,
+        last_started_at=last["started_at"] if last else None,
+        last_error=last["error"] if last else None,
+        running="running" in record,
+    )

@@ -13,7 +13,7 @@ from pipeline import backfill as bf
 from pipeline.config import Settings, parse_settings
 from pipeline.errors import ConfigError
 from pipeline.load.db import create_engine, migrate
-from pipeline.load.upsert import Writer
+from pipeline.load.writer import Writer
 from pipeline.offline import simulated
 from pipeline.simulator import SimulatorState
 from pipeline.simulator import airkorea_data as sim_data

@@ -15,9 +15,11 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from pipeline.config import Settings, parse_settings
+from pipeline.jobs.airkorea import catch_up_window
 from pipeline.offline import simulated
-from pipeline.scheduler import Daemon, build_scheduler, catch_up_term, freshness_limit, period
+from pipeline.scheduler import Daemon, build_scheduler
 from pipeline.simulator import SimulatorState
+from pipeline.timetable import freshness_limit, period
 
 SEOUL = ZoneInfo("Asia/Seoul")
 
@@ -89,7 +91,7 @@ def test_periods_and_freshness_defaults() -> None:
     [(timedelta(hours=2), "DAILY"), (timedelta(hours=30), "MONTH"), (timedelta(days=40), "3MONTH"), (None, "3MONTH")],
 )
 def test_catch_up_window_covers_the_gap(gap: timedelta | None, term: str) -> None:
-    assert catch_up_term(gap) == term
+    assert catch_up_window(gap) == term
 
 
 def daemon_settings(tmp_path: Path, **schedule: Any) -> Settings:

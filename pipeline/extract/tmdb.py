@@ -2,6 +2,8 @@
 
 Pagination: page 1 tells ``total_pages``; pages 2 … ``min(max_pages, total_pages, 500)`` are then fetched
 concurrently and yielded in order, stopping at the first empty page.
+
+Importing it loads no HTTP library: the request gate is imported where a client is made.
 """
 
 from __future__ import annotations
@@ -9,15 +11,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import date
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import orjson
 
 from pipeline.config import Secrets, TmdbSettings
 from pipeline.errors import AuthError, BadRequestError, NotFoundError, SourceError, TransientError
 from pipeline.extract.headers import retry_after_seconds
-from pipeline.extract.http import SourceClient
+from pipeline.redaction import printable
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from pipeline.extract.http import SourceClient
 
 SOURCE = "tmdb"
 MAX_PAGE = 500  # TMDB refuses page > 500 with status_code 22
@@ -44,7 +51,9 @@ def classify(status: int, headers: Mapping[str, str], raw: bytes | str, request:
         body = None
     code = body.get("status_code") if isinstance(body, dict) else None
     message = body.get("status_message") if isinstance(body, dict) else None
-    detail = f"HTTP {status}" + (f", status_code {code}: {message}" if code is not None else "")
+    detail = f"HTTP {status}" + (
+        f", status_code {printable(str(code))}: {printable(str(message))}" if code is not None else ""
+    )
     if status == 200 and isinstance(body, dict) and code is None:
         return body
     kw: dict[str, Any] = {
@@ -71,6 +80,8 @@ def classify(status: int, headers: Mapping[str, str], raw: bytes | str, request:
 
 
 def make_client(session: aiohttp.ClientSession, settings: TmdbSettings, secrets: Secrets) -> SourceClient:
+    from pipeline.extract.http import SourceClient  # the gate loads aiohttp: only where requests are made
+
     key = secrets.tmdb_api_key or ""
     headers: dict[str, str] = {}
     params: dict[str, str] = {}
@@ -147,6 +158,40 @@ async def fetch_now_playing(client: SourceClient, settings: TmdbSettings) -> Asy
         client, "movie/now_playing", params, max_pages=settings.max_pages, operation="now_playing"
     ):
         yield page
+
+
+#: rows a list page holds (TMDB's fixed page size), for list positions
+PAGE_SIZE = 20
+#: theatrical releases (limited, wide): what a backfill of "now playing" history asks /discover/movie for
+THEATRICAL_RELEASE_TYPES = "2|3"
+
+
+def discover_query(language: str, region: str, first: date, last: date) -> dict[str, str]:
+    """``/discover/movie`` parameters: theatrical releases in ``region`` from ``first`` to ``last``, oldest first."""
+    return {
+        "language": language,
+        "region": region,
+        "release_date.gte": first.isoformat(),
+        "release_date.lte": last.isoformat(),
+        "with_release_type": THEATRICAL_RELEASE_TYPES,
+        "sort_by": "primary_release_date.asc",
+    }
+
+
+async def fetch_discover_pages(
+    client: SourceClient, params: Mapping[str, str], *, first_page: int, max_pages: int
+) -> AsyncIterator[ListPage]:
+    """Pages ``first_page`` … of ``/discover/movie`` (see :func:`discover_query`), in order."""
+    async for page in fetch_list_pages(
+        client, "discover/movie", params, first_page=first_page, max_pages=max_pages, operation="discover"
+    ):
+        yield page
+
+
+async def fetch_discover_total_pages(client: SourceClient, params: Mapping[str, str]) -> int:
+    """How many discover pages the query has (at most 500): its first page's ``total_pages``."""
+    first = await client.get("discover/movie", {**params, "page": "1"}, "discover")
+    return min(int(first.get("total_pages", 1) or 1), MAX_PAGE)
 
 
 async def fetch_movie_details(

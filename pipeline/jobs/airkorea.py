@@ -1,0 +1,194 @@
+"""The AirKorea jobs, and the one path every AirKorea page takes: page → rows → database.
+
+:func:`page_rows` (pure, picklable) classifies a raw body if it is one, normalises it through the transform's
+one entry point (:func:`~pipeline.transform.airkorea.to_air_batch`), keeps a backfill's range, and encodes the
+readings with the loader's own codec. A :class:`PageParser` runs it: :class:`InlineParser` in the event loop
+(the daemon's jobs: a page at a time, a few hundred rows), a process pool for the backfill
+(:class:`pipeline.backfill.worker.ProcessParser`), behind the same interface. :func:`write_page` then writes
+what it made; the daemon, the backfill and replay all go through these three.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol, cast
+
+from pipeline.config import AirKoreaSettings, DataTerm, Settings
+from pipeline.errors import BadRequestError, SourceError
+from pipeline.extract import airkorea as airkorea_extract
+from pipeline.jobs.context import JobReport, RunContext
+from pipeline.load.rows import Encoded, RowCodec, encode_readings
+from pipeline.load.tables import air_readings
+from pipeline.load.upsert import insert_rejects, upsert_air_stations, upsert_encoded_readings
+from pipeline.load.writer import Writer
+from pipeline.transform.airkorea import AirStation, to_air_batch
+from pipeline.transform.common import Reject
+
+log = logging.getLogger(__name__)
+
+
+# --- one page -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PageJob:
+    """What to make of a page: for which run, with which codec, and (a backfill) which hours to keep."""
+
+    codec: RowCodec
+    run_id: int
+    now: datetime
+    station: str | None = None  # names the station when the items do not (msrstn, ver < 1.4)
+    keep: tuple[datetime, datetime] | None = None  # first and last hour (ends, UTC) to keep; None: every one
+
+
+@dataclass(frozen=True, slots=True)
+class PageRows:
+    """A page normalised and encoded for the loader: what a parser hands :func:`write_page`."""
+
+    rows: Encoded
+    stations: list[AirStation]
+    rejects: list[Reject]
+    fetched: int
+    out_of_range: int
+    complete: bool  # False: the series has more pages than this one (a backfill then pages carefully)
+    seconds: float  # CPU time of parsing, normalising and encoding
+    peak_rss_mb: float = 0.0  # set by a worker process that made it
+
+
+def page_rows(body: bytes | Sequence[Any], job: PageJob) -> PageRows:
+    """Pure: a page — raw JSON bytes, or its items — → rows for ``air_readings``, stations and rejects."""
+    began = time.process_time()
+    if isinstance(body, bytes):
+        what = f"{airkorea_extract.STATION_OPERATION} {job.station}" if job.station else "AirKorea page"
+        page = airkorea_extract.classify(200, {}, body, what)
+        items, complete = page.items, page.total_count <= len(page.items)
+    else:
+        items, complete = list(cast("Sequence[Any]", body)), True
+    batch = to_air_batch(items, station_name=job.station)
+    inside = batch if job.keep is None else batch.between(*job.keep)
+    rows = encode_readings(job.codec, inside, job.run_id, job.now)
+    return PageRows(rows, batch.stations, batch.rejects, len(items), len(batch) - len(inside), complete,
+                    time.process_time() - began)  # fmt: skip
+
+
+class PageParser(Protocol):
+    """Runs :func:`page_rows`: here, or elsewhere (a worker process)."""
+
+    stage: str  # what its CPU time is called in a backfill's stages
+
+    async def parse(self, body: bytes | Sequence[Any], job: PageJob) -> PageRows: ...
+
+
+class InlineParser:
+    """:func:`page_rows` in the event loop."""
+
+    stage = "transform"
+
+    async def parse(self, body: bytes | Sequence[Any], job: PageJob) -> PageRows:
+        return page_rows(body, job)
+
+
+INLINE = InlineParser()
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    stations: int
+    readings: int
+    rejected: int
+
+
+async def write_page(writer: Writer, rows: PageRows, run_id: int) -> Written:
+    """Stations, readings and rejects of one page, in the caller's transaction if it holds one."""
+    # await first, then add: `x += await f()` reads x before the await and loses concurrent updates
+    stations = await upsert_air_stations(writer, rows.stations, datetime.now(UTC)) if rows.stations else 0
+    readings = await upsert_encoded_readings(writer, rows.rows)
+    rejected = await insert_rejects(writer, rows.rejects, run_id)
+    return Written(stations, readings, rejected)
+
+
+def reading_codec(writer: Writer) -> RowCodec:
+    """The codec ``writer`` takes ``air_readings`` rows in (a plain value: a worker process can use it)."""
+    return writer.prepare(air_readings).codec
+
+
+# --- the daemon's jobs ------------------------------------------------------------------------------------------
+
+
+async def _store(ctx: RunContext, report: JobReport, items: list[dict[str, Any]], station: str | None) -> None:
+    job = PageJob(reading_codec(ctx.writer), ctx.run_id, datetime.now(UTC), station)
+    rows = await (ctx.parser or INLINE).parse(items, job)
+    report.fetched += rows.fetched
+    written = await write_page(ctx.writer, rows, ctx.run_id)
+    report.rows["air_stations"] += written.stations
+    report.rows["air_readings"] += written.readings
+    report.rejected += written.rejected
+
+
+async def _each(report: JobReport, names: Sequence[str], work: Callable[[str], Awaitable[None]]) -> None:
+    """Run ``work`` for every name concurrently; a source error fails that name only."""
+
+    async def one(name: str) -> bool:
+        try:
+            await work(name)
+        except SourceError as exc:
+            # a refused request is a bug or a config error: the job fails (other names' rows are kept)
+            report.fail(exc, fatal=isinstance(exc, BadRequestError))
+            return False
+        return True
+
+    results = await asyncio.gather(*(one(name) for name in names))
+    if results and not any(results):
+        report.status = "failed"
+
+
+async def collect_sido(ctx: RunContext, report: JobReport) -> None:
+    """``airkorea_sido``: the newest hour of every station of each configured province."""
+    settings = ctx.settings.sources.airkorea
+    client = ctx.clients["airkorea"]
+
+    async def one(sido: str) -> None:
+        async for page in airkorea_extract.fetch_sido_pages(client, sido, settings):
+            await _store(ctx, report, page.items, None)
+
+    await _each(report, settings.sidos, one)
+
+
+async def collect_stations(ctx: RunContext, report: JobReport) -> None:
+    """``airkorea_stations``: the hourly series of each watch-list station over ``data_term``."""
+    settings = ctx.settings.sources.airkorea
+    client = ctx.clients["airkorea"]
+
+    async def one(station: str) -> None:
+        received = 0
+        async for page in airkorea_extract.fetch_station_pages(client, station, settings, ctx.data_term):
+            received += len(page.items)
+            await _store(ctx, report, page.items, station)
+        if not received:
+            message = f"station {station!r}: AirKorea returned no readings (unknown station name?)"
+            report.warnings.append(message)
+            log.warning("airkorea_stations: %s", message)
+
+    await _each(report, settings.stations, one)
+
+
+def sido_calls(settings: Settings, _data_term: DataTerm | None) -> dict[str, int]:
+    source = settings.sources.airkorea
+    return {airkorea_extract.SIDO_OPERATION: airkorea_extract.sido_calls(source.sidos, source.num_of_rows)}
+
+
+def station_calls(settings: Settings, data_term: DataTerm | None) -> dict[str, int]:
+    source: AirKoreaSettings = settings.sources.airkorea
+    calls = airkorea_extract.station_calls(len(source.stations), data_term or source.data_term, source.num_of_rows)
+    return {airkorea_extract.STATION_OPERATION: calls}
+
+
+def catch_up_window(since_success: timedelta | None) -> DataTerm:
+    """The smallest station window that covers the gap since the last success (never: the largest)."""
+    window = airkorea_extract.smallest_window(since_success) if since_success is not None else None
+    return (window or airkorea_extract.LARGEST_WINDOW).term
