@@ -17,6 +17,7 @@ where a client is made.
 from __future__ import annotations
 
 import math
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ import orjson
 from pipeline.config import NATIONWIDE, AirKoreaSettings, DataTerm, Secrets
 from pipeline.errors import AuthError, BadRequestError, QuotaError, SourceError, TransientError
 from pipeline.extract.headers import retry_after_seconds
+from pipeline.redaction import printable
 
 if TYPE_CHECKING:
     import aiohttp
@@ -155,6 +157,40 @@ def _gateway_error(code: str, message: str, status: int, request: str) -> Source
     return BadRequestError(f"airkorea: request refused ({text}): {request}", **kw)
 
 
+_CODE_NAME = re.compile(r"^[A-Z][A-Z0-9_]+$")
+
+
+def _gateway_message(err_msg: object, auth_msg: object) -> str:
+    """The gateway's own words: its code name (``SERVICE_KEY_IS_NOT_REGISTERED_ERROR``) and, when there is
+    one, its sentence. XML bodies put the name in ``returnAuthMsg`` (``errMsg`` is ``SERVICE ERROR``); the
+    JSON envelope under HTTP 401/403 puts it in ``errMsg`` and a Korean sentence in ``returnAuthMsg``."""
+    given = (str(t).strip() for t in (auth_msg, err_msg) if t is not None)
+    texts = [printable(t) for t in given if t and t != "SERVICE ERROR"]
+    names = [t for t in texts if _CODE_NAME.match(t)]
+    words = [t for t in texts if t not in names]
+    return ": ".join(filter(None, (" ".join(names), " ".join(words))))
+
+
+def _envelope(raw: bytes) -> tuple[str, str] | None:
+    """``(code, message)`` of a gateway envelope (JSON or XML) in ``raw``, if it is one."""
+    text = raw.strip()
+    try:
+        if text[:1] == b"<":
+            root = ET.fromstring(text)  # noqa: S314 - a trusted API's small body, no entities expanded
+            if root.tag != "OpenAPI_ServiceResponse":
+                return None
+            header: Any = {child.tag: child.text for child in root.iterfind("cmmMsgHeader/*")}
+        else:
+            body = orjson.loads(text)
+            header = body.get("OpenAPI_ServiceResponse", {}).get("cmmMsgHeader") if isinstance(body, dict) else None
+            if not isinstance(header, dict):
+                return None
+    except (ET.ParseError, orjson.JSONDecodeError, AttributeError):
+        return None
+    code = printable(str(header.get("returnReasonCode") or "??").strip())
+    return code, _gateway_message(header.get("errMsg"), header.get("returnAuthMsg"))
+
+
 def _items(raw: Any) -> list[dict[str, Any]]:
     """``items`` as a list whatever shape it came in: list, ``{"item": [...]}``, one dict, or ``""``."""
     if isinstance(raw, dict) and "item" in raw:
@@ -180,7 +216,8 @@ def _int(value: Any, default: int) -> int:
 def _page_from_xml(root: ET.Element, status: int, request: str) -> AirPage:
     code = (root.findtext("header/resultCode") or "").strip()
     if code not in EMPTY_CODES:
-        raise _gateway_error(code or "??", root.findtext("header/resultMsg") or "", status, request)
+        message = printable(root.findtext("header/resultMsg") or "")
+        raise _gateway_error(printable(code or "??"), message, status, request)
     items = [_xml_item(item) for item in root.iterfind("body/items/item")]
     return AirPage(
         items=items,
@@ -209,9 +246,9 @@ def _parse_xml(raw: bytes, status: int, request: str) -> AirPage:
             status=status,
         ) from None
     if root.tag == "OpenAPI_ServiceResponse":
-        code = (root.findtext("cmmMsgHeader/returnReasonCode") or "??").strip()
-        message = root.findtext("cmmMsgHeader/returnAuthMsg") or root.findtext("cmmMsgHeader/errMsg") or ""
-        raise _gateway_error(code, message.strip(), status, request)
+        code = printable((root.findtext("cmmMsgHeader/returnReasonCode") or "??").strip())
+        message = _gateway_message(root.findtext("cmmMsgHeader/errMsg"), root.findtext("cmmMsgHeader/returnAuthMsg"))
+        raise _gateway_error(code, message, status, request)
     if root.tag == "response":
         return _page_from_xml(root, status, request)
     raise BadRequestError(f"airkorea: unexpected XML <{root.tag}> for {request}", source=SOURCE, url=request)
@@ -220,15 +257,21 @@ def _parse_xml(raw: bytes, status: int, request: str) -> AirPage:
 def classify(status: int, headers: Mapping[str, str], raw: bytes | str, request: str) -> AirPage:
     """Parse a data.go.kr response into an :class:`AirPage` or raise the right :class:`SourceError`."""
     kw: dict[str, Any] = {"source": SOURCE, "url": request, "status": status}
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8")
     if status in (401, 403):
-        raise AuthError(f"airkorea: data.go.kr answered HTTP {status}; {KEY_HINT}", **kw)
+        found = _envelope(raw)
+        if found is None:
+            raise AuthError(f"airkorea: data.go.kr refused the key (HTTP {status}, no gateway code); {KEY_HINT}", **kw)
+        code, message = found
+        raise AuthError(
+            f"airkorea: data.go.kr refused the key (HTTP {status}, code {code} {message}); {KEY_HINT}", code=code, **kw
+        )
     if status in TRANSIENT_STATUS or status >= 500:
         retry_after = retry_after_seconds(headers.get("Retry-After"))
         raise TransientError(f"airkorea: HTTP {status} for {request}", retry_after=retry_after, **kw)
     if status >= 400:
         raise BadRequestError(f"airkorea: HTTP {status} for {request}", **kw)
-    if isinstance(raw, str):
-        raw = raw.encode("utf-8")
     if raw.lstrip()[:1] == b"<":
         return _parse_xml(raw, status, request)
     try:
@@ -240,8 +283,8 @@ def classify(status: int, headers: Mapping[str, str], raw: bytes | str, request:
     gateway = body.get("OpenAPI_ServiceResponse")
     if isinstance(gateway, dict):
         header = gateway.get("cmmMsgHeader") or {}
-        code = str(header.get("returnReasonCode") or "??").strip()
-        message = str(header.get("returnAuthMsg") or header.get("errMsg") or "").strip()
+        code = printable(str(header.get("returnReasonCode") or "??").strip())
+        message = _gateway_message(header.get("errMsg"), header.get("returnAuthMsg"))
         raise _gateway_error(code, message, status, request)
     response = body.get("response")
     if not isinstance(response, dict):
@@ -249,7 +292,7 @@ def classify(status: int, headers: Mapping[str, str], raw: bytes | str, request:
     header = response.get("header") or {}
     code = str(header.get("resultCode") or "").strip()
     if code not in EMPTY_CODES:
-        raise _gateway_error(code or "??", str(header.get("resultMsg") or ""), status, request)
+        raise _gateway_error(printable(code or "??"), printable(str(header.get("resultMsg") or "")), status, request)
     payload = response.get("body") or {}
     if not isinstance(payload, dict):
         payload = {}

@@ -85,6 +85,27 @@ def gateway_fields(code: str) -> tuple[str, str]:
     return "SERVICE ERROR", GATEWAY_MESSAGES[code]
 
 
+#: the Korean sentences of the JSON envelope served under HTTP 401/403 (airkorea.md §7, variant b′)
+GATEWAY_SENTENCES: Final[dict[str, str]] = {
+    "20": "서비스 접근이 거부되었습니다.",
+    "30": "등록되지 않은 서비스키입니다.",
+    "31": "기한이 만료된 서비스키입니다.",
+    "32": "등록되지 않은 도메인명 또는 IP주소입니다.",
+}
+
+
+def gateway_refusal_json(status: int, code: str) -> web.Response:
+    """The newer gateway's refusal: the JSON envelope under HTTP 401/403, ``errMsg`` holding the code name and
+    ``returnAuthMsg`` a Korean sentence (the roles of the XML body's fields swapped)."""
+    header = {
+        "errMsg": GATEWAY_MESSAGES[code],
+        "returnAuthMsg": GATEWAY_SENTENCES.get(code, "서비스 오류입니다."),
+        "returnReasonCode": code,
+    }
+    envelope = {"OpenAPI_ServiceResponse": {"cmmMsgHeader": header}}
+    return json_response(envelope, status=status, content_type=DATA_GO_JSON_CONTENT_TYPE)
+
+
 def gateway_response(code: str, fmt: str = "xml") -> web.Response:
     """The data.go.kr gateway envelope under HTTP 200 (XML by default, whatever returnType asked for)."""
     err_msg, auth_msg = gateway_fields(code)
@@ -136,6 +157,8 @@ def fault_response(fault: Fault, family: Family) -> web.Response:
     if kind == "401":
         return tmdb_error(401, 7) if family == "tmdb" else _text(401, "Unauthorized")
     if kind == "403":
+        if family == "airkorea" and fault.fmt == "json":  # the gateway's JSON envelope under HTTP 403
+            return gateway_refusal_json(403, fault.code)
         return _text(403, "Forbidden")
     raise ValueError(f"fault kind {kind!r} is not a plain response")
 

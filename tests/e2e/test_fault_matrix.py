@@ -14,6 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -23,6 +24,7 @@ import pytest
 from pipeline.cli import main
 from pipeline.redaction import secret_forms
 from pipeline.simulator import Simulator, SimulatorState
+from pipeline.transform.common import KST
 
 TMDB_KEY = "5e471ee1cafe0123456789abcdefbeef"  # v3 shape: it travels in the URL, the hardest case
 DATA_GO_KEY = "SeNtInEl+KeY/0987654321zyxwvuTSRQ=="
@@ -213,3 +215,80 @@ def test_fault(case: Case, sim: ThreadedSimulator, baseline: dict[str, dict[str,
         assert not any(s != "success" for s in case.statuses.values())
     assert_no_secret(output)
     assert_no_secret(all_text(db))
+
+
+# --- one failure, one line: a refused key is reported once per source, with the gateway's own words --------
+
+
+def refusal_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if "refused the key" in line or "rejected TMDB_API_KEY" in line]
+
+
+def run_default(config: Path, jobs: list[str], capfd: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """The CLI as a user runs it (INFO logs): what it prints on stdout and stderr."""
+    code = main(["--config", str(config), "run", "--once", *(a for job in jobs for a in ("--job", job))])
+    out, err = capfd.readouterr()
+    return code, out + err
+
+
+@pytest.mark.parametrize(
+    ("fault", "words"),
+    [
+        pytest.param(dict(kind="gateway", code="30"), ["code 30 SERVICE_KEY_IS_NOT_REGISTERED_ERROR"], id="XML 200"),
+        pytest.param(dict(kind="gateway", code="30", fmt="json"), ["code 30 SERVICE_KEY_IS_NOT_REGISTERED_ERROR"],
+                     id="JSON 200"),
+        pytest.param(dict(kind="403", code="30", fmt="json"),
+                     ["HTTP 403", "code 30 SERVICE_KEY_IS_NOT_REGISTERED_ERROR: 등록되지 않은 서비스키입니다."],
+                     id="JSON 403"),
+        pytest.param(dict(kind="403"), ["HTTP 403"], id="plain 403"),
+    ],
+)  # fmt: skip
+@pytest.mark.usefixtures("env")
+def test_a_refused_key_is_one_line_per_source_with_the_gateways_words(
+    fault: dict[str, Any], words: list[str], sim: ThreadedSimulator, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    sim.state.reset()
+    sim.state.add_fault(operation="*", times=50, **fault)  # every province and station is refused
+    code, output = run_default(write_config(tmp_path, sim), ["airkorea_sido", "airkorea_stations"], capfd)
+    assert code == 1
+    lines = refusal_lines(output)
+    assert len(lines) == 1, output[-3000:]
+    assert all(word in lines[0] for word in words), lines[0]
+    assert output.count("1-2 hours") == 1  # the activation hint, once
+    with sqlite3.connect(tmp_path / "p.db") as conn:
+        error, details = conn.execute("SELECT error, details FROM runs").fetchone()
+    assert error.count("refused the key") == 1
+    assert {json.loads(details)[job]["error_class"] for job in ("airkorea_sido", "airkorea_stations")} == {"auth"}
+    assert_no_secret(output)
+
+
+@pytest.mark.usefixtures("env")
+def test_a_refused_tmdb_key_is_one_line_with_tmdbs_code_and_message(
+    sim: ThreadedSimulator, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    sim.state.reset()
+    sim.state.add_fault(operation="*", kind="401", times=50)
+    code, output = run_default(write_config(tmp_path, sim), ["tmdb"], capfd)
+    assert code == 1
+    lines = refusal_lines(output)
+    assert len(lines) == 1 and "status_code 7: Invalid API key" in lines[0], output[-3000:]
+
+
+@pytest.mark.usefixtures("env")
+def test_a_refused_key_stops_a_backfill_with_one_line(
+    sim: ThreadedSimulator, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    sim.state.reset()
+    sim.state.add_fault(operation="*", kind="gateway", code="30", times=50)
+    config = write_config(tmp_path, sim)
+    today = datetime.now(KST).date().isoformat()
+    stations = [arg for name in ("종로구", "중구", "강남구", "서초구") for arg in ("--station", name)]
+    code = main(["--config", str(config), "backfill", "airkorea", "--from", today, "--to", today, *stations])
+    out, err = capfd.readouterr()
+    assert code == 1
+    lines = refusal_lines(out + err)
+    assert len(lines) == 1 and "code 30 SERVICE_KEY_IS_NOT_REGISTERED_ERROR" in lines[0], (out + err)[-3000:]
+    assert sim.state.counters.get(STATION, 0) <= 2  # the key is not tried again for every station
+    with sqlite3.connect(tmp_path / "p.db") as conn:
+        pending = conn.execute("SELECT count(*) FROM backfill_chunks WHERE status = 'pending'").fetchone()[0]
+    assert pending == 4  # nothing failed for good: the same command resumes once the key works
