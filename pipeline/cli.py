@@ -22,7 +22,6 @@ from pipeline.jobs import JOB_NAMES
 from pipeline.load.db import display_url, prepare_database, sqlite_path
 from pipeline.logs import configure
 from pipeline.redaction import redact
-from pipeline.sqlquery import QueryError
 from pipeline.transform.common import KST
 
 if TYPE_CHECKING:
@@ -434,7 +433,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("error: interrupted", err=True)
         return 130
-    except (ConfigError, QueryError) as exc:
+    except ConfigError as exc:  # QueryError too: a usage error
         click.echo(f"error: {redact(str(exc))}", err=True)
         return 2
     except PipelineError as exc:

@@ -4,6 +4,7 @@
 
     PipelineError
     ├── ConfigError              bad config.yaml / environment / CLI input; names the key path
+    │   └── QueryError           ``pipeline sql``: an invalid or refused query (a usage error, exit 2)
     ├── SourceError(source, url) a request to an API failed; ``url`` is already redacted
     │   ├── TransientError       timeouts, resets, truncated bodies, 5xx, 429, data.go.kr 01/02/04/05/99:
     │   │                        retried with backoff, raised once the attempts are spent
@@ -13,7 +14,10 @@
     │   ├── NotFoundError        TMDB status_code 34 / 404: skip that item, record it
     │   └── BadRequestError      TMDB 22/27/400, data.go.kr 10/11/12, unparsable bodies: fail the job
     ├── RecordError              one record that cannot be normalised: goes to ``rejects``; the run continues
-    └── LoadError                the database refused a write or a migration
+    ├── LoadError                the database refused a write or a migration
+    └── DaemonError              the daemon's single-instance lock
+        ├── AlreadyRunning       another daemon holds the lock of this database
+        └── LockLost             the connection holding the PostgreSQL advisory lock closed: exit 1, restart
 
 Every message that may reach a log line, the database or the terminal is built from redacted text: secrets
 are removed by value (raw, percent-encoded and double-encoded forms) before the exception is created, and
@@ -33,6 +37,10 @@ class PipelineError(Exception):
 
 class ConfigError(PipelineError):
     """Invalid configuration; the message starts with the key path."""
+
+
+class QueryError(ConfigError):
+    """``pipeline sql``: the query is invalid or not allowed (a usage error: exit 2)."""
 
 
 class SourceError(PipelineError):
@@ -101,3 +109,15 @@ class RecordError(PipelineError):
 
 class LoadError(PipelineError):
     """The database refused a write or a migration."""
+
+
+class DaemonError(PipelineError):
+    """The daemon's single-instance lock (see :mod:`pipeline.lock`)."""
+
+
+class AlreadyRunning(DaemonError):
+    """Another daemon holds the lock of this database."""
+
+
+class LockLost(DaemonError):
+    """The connection holding the PostgreSQL advisory lock closed while the daemon ran."""

@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import NullPool
 
-from pipeline.errors import LoadError, PipelineError
+from pipeline.errors import AlreadyRunning, LoadError
 from pipeline.load.db import APPLICATION_NAME, backend, create_engine, display_url, error_message, sqlite_path
 
 #: ``application_name`` of the connection that holds a daemon's lock: ``pipeline daemon pid=<pid>``
@@ -42,14 +42,6 @@ _HOLDER_SQL = text(
     "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
     "AND l.classid = CAST(:hi AS oid) AND l.objid = CAST(:lo AS oid)"
 )
-
-
-class AlreadyRunning(PipelineError):
-    """Another daemon holds the lock of this database."""
-
-
-class LockLost(PipelineError):
-    """The connection holding the PostgreSQL advisory lock closed while the daemon ran."""
 
 
 def lock_path(url: str) -> Path | None:

@@ -41,12 +41,13 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from pipeline.config import DataTerm, JobName, JobSchedule, Secrets, Settings, cron_fields
+from pipeline.errors import LockLost
 from pipeline.extract.http import make_session
 from pipeline.jobs import JOBS, enabled_jobs
 from pipeline.lifecycle import writing
 from pipeline.load.runs import last_runs, record_window, save_timetable
 from pipeline.load.writer import Writer
-from pipeline.lock import DEFAULT_CHECK_INTERVAL, DaemonLock, LockLost
+from pipeline.lock import DEFAULT_CHECK_INTERVAL, DaemonLock
 from pipeline.redaction import redact
 from pipeline.resources import release_memory
 from pipeline.runner import run_jobs

@@ -34,13 +34,8 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.pool import NullPool
 
-from pipeline.errors import ConfigError, PipelineError
+from pipeline.errors import ConfigError, QueryError
 from pipeline.load.db import APPLICATION_NAME, backend, create_engine, display_url, error_message, sqlite_path
-
-
-class QueryError(PipelineError):
-    """The query is invalid or not allowed (a usage error: exit 2)."""
-
 
 READ_PRAGMAS = frozenset(
     {

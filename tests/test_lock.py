@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from pipeline.config import parse_settings
+from pipeline.errors import AlreadyRunning, LockLost
 from pipeline.load.db import migrate
-from pipeline.lock import AlreadyRunning, DaemonLock, LockLost, advisory_key, daemon_pid
+from pipeline.lock import DaemonLock, advisory_key, daemon_pid
 from pipeline.offline import simulated
 from pipeline.scheduler import Daemon
 from pipeline.simulator import SimulatorState
