@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import click
 
 from pipeline import __version__
-from pipeline.config import JobName, Secrets, Settings, load_secrets, load_settings, require_secrets
+from pipeline.config import JobName, Settings, load_settings
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.jobs import JOB_NAMES
+from pipeline.keys import Secrets, load_secrets, require_secrets
 from pipeline.load.db import display_url, prepare_database, sqlite_path
 from pipeline.logs import configure
 from pipeline.redaction import redact

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pipeline.config import Secrets, Settings
+from pipeline.config import Settings
+from pipeline.keys import Secrets
 from pipeline.load.db import create_engine, migrate
 from pipeline.load.runs import mark_abandoned
 from pipeline.load.writer import Writer

@@ -6,7 +6,8 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from pipeline.config import Secrets, Settings
+from pipeline.config import Settings
+from pipeline.keys import Secrets
 from pipeline.simulator import SIM_DATA_GO_KEY, SIM_TMDB_READ_TOKEN, Simulator, SimulatorState
 
 log = logging.getLogger(__name__)

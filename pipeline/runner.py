@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from pipeline.config import DataTerm, JobName, Secrets, Settings
+from pipeline.config import DataTerm, JobName, Settings
 from pipeline.errors import LoadError, NotFoundError, QuotaError, SourceError
 from pipeline.extract import airkorea as airkorea_extract
 from pipeline.extract import tmdb as tmdb_extract
@@ -25,6 +25,7 @@ from pipeline.extract.http import SourceClient, make_session
 from pipeline.extract.stats import job_stats
 from pipeline.jobs import JOBS, Job, enabled_jobs
 from pipeline.jobs.context import JobReport, RunContext, make_ledger, overall_status
+from pipeline.keys import Secrets
 from pipeline.lifecycle import writing
 from pipeline.load.queries import table_counts
 from pipeline.load.quota import QuotaLedger

@@ -40,10 +40,11 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from pipeline.config import DataTerm, JobName, JobSchedule, Secrets, Settings, cron_fields
+from pipeline.config import DataTerm, JobName, JobSchedule, Settings, cron_fields
 from pipeline.errors import LockLost
 from pipeline.extract.http import make_session
 from pipeline.jobs import JOBS, enabled_jobs
+from pipeline.keys import Secrets
 from pipeline.lifecycle import writing
 from pipeline.load.runs import last_runs, record_window, save_timetable
 from pipeline.load.writer import Writer

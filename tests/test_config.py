@@ -4,17 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import (
-    SIDOS,
-    Secrets,
-    Settings,
-    load_secrets,
-    load_settings,
-    normalize_data_go_key,
-    parse_settings,
-    require_secrets,
-)
+from pipeline.config import SIDOS, Settings, load_settings, parse_settings
 from pipeline.errors import ConfigError
+from pipeline.keys import Secrets, load_secrets, normalize_data_go_key, require_secrets
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,13 +15,14 @@ from datetime import UTC, datetime
 
 import aiohttp
 
-from pipeline.config import AirKoreaSettings, Secrets, Settings
+from pipeline.config import AirKoreaSettings, Settings
 from pipeline.errors import QuotaError
 from pipeline.extract import airkorea as airkorea_extract
 from pipeline.extract.http import SourceClient, make_session
 from pipeline.extract.stats import job_stats
 from pipeline.jobs.airkorea import INLINE, PageJob, PageParser, reading_codec, write_page
 from pipeline.jobs.context import make_ledger
+from pipeline.keys import Secrets
 from pipeline.load.backfills import open_backfill
 from pipeline.load.runs import start_run
 from pipeline.load.upsert import upsert_air_stations

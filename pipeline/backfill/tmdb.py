@@ -9,13 +9,14 @@ from datetime import UTC, datetime
 
 import aiohttp
 
-from pipeline.config import Secrets, Settings
+from pipeline.config import Settings
 from pipeline.errors import ConfigError, QuotaError
 from pipeline.extract import tmdb as tmdb_extract
 from pipeline.extract.http import make_session
 from pipeline.extract.stats import job_stats
 from pipeline.jobs.context import JobReport, RunContext, make_ledger
 from pipeline.jobs.tmdb import Listing, store_movie_list
+from pipeline.keys import Secrets
 from pipeline.load.backfills import open_backfill
 from pipeline.load.runs import start_run
 from pipeline.load.writer import Writer

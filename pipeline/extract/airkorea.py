@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from pipeline.config import NATIONWIDE, AirKoreaSettings, DataTerm, Secrets
+from pipeline.config import NATIONWIDE, AirKoreaSettings, DataTerm
 from pipeline.errors import AuthError, BadRequestError, QuotaError, SourceError, TransientError
 from pipeline.extract.headers import retry_after_seconds
+from pipeline.keys import Secrets
 from pipeline.redaction import printable
 
 if TYPE_CHECKING:

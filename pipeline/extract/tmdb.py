@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from pipeline.config import Secrets, TmdbSettings
+from pipeline.config import TmdbSettings
 from pipeline.errors import AuthError, BadRequestError, NotFoundError, SourceError, TransientError
 from pipeline.extract.headers import retry_after_seconds
+from pipeline.keys import Secrets
 from pipeline.redaction import printable
 
 if TYPE_CHECKING:

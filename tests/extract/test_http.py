@@ -12,10 +12,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from pipeline.config import AirKoreaSettings, Secrets
+from pipeline.config import AirKoreaSettings
 from pipeline.errors import AuthError, QuotaError, TransientError
 from pipeline.extract import airkorea
 from pipeline.extract.http import RequestStats, SourceClient, job_stats
+from pipeline.keys import Secrets
 from pipeline.redaction import redact
 
 OK = '{"response":{"body":{"totalCount":1,"items":[{"stationName":"중구"}],"pageNo":1,"numOfRows":10},' \

@@ -16,10 +16,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpServer
 
-from pipeline.config import Secrets, TmdbSettings
+from pipeline.config import TmdbSettings
 from pipeline.errors import AuthError, BadRequestError, NotFoundError, TransientError
 from pipeline.extract import tmdb
 from pipeline.extract.http import SourceClient, make_session
+from pipeline.keys import Secrets
 
 V3_KEY = "0123456789abcdef0123456789abcdef"
 V4_TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJhdWQiOiJwaXBlbGluZS10ZXN0In0.c2lnbmF0dXJl"
