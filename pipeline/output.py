@@ -1,0 +1,121 @@
+"""What the commands print: summaries of a run, a backfill and the status, and some SQL to try.
+
+Text from the APIs never reaches these lines unfiltered: error messages are built from redacted, printable
+text (:func:`pipeline.redaction.printable`), and the rest are numbers and names of our own.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import click
+
+from pipeline.config import Settings
+from pipeline.load.db import display_url, sqlite_path
+from pipeline.transform.common import KST
+
+if TYPE_CHECKING:
+    from pipeline.backfill import BackfillReport, DryRun
+    from pipeline.runner import RunReport
+    from pipeline.status import StatusReport
+
+TRY_QUERIES = (
+    ("latest PM2.5 by province",
+     "SELECT sido_name, round(avg(pm25), 1) AS pm25, count(pm25) AS stations FROM air_latest "
+     "GROUP BY sido_name ORDER BY pm25 DESC;"),
+    ("종로구, last 24 hours (KST)",
+     "SELECT measured_at_kst, pm10, pm25, pm10_flag FROM air_readings_kst WHERE station_name = '종로구' "
+     "ORDER BY measured_at DESC LIMIT 24;"),
+    ("most popular movies now playing",
+     "SELECT m.title, s.popularity, m.release_date, m.runtime FROM movie_snapshots s JOIN movies m USING (tmdb_id) "
+     "WHERE s.run_id = (SELECT max(run_id) FROM movie_snapshots) ORDER BY s.popularity DESC LIMIT 10;"),
+    ("why records were rejected", "SELECT source, reason, count(*) FROM rejects GROUP BY 1, 2 ORDER BY 3 DESC;"),
+)  # fmt: skip
+
+
+def print_backfill(report: BackfillReport | DryRun) -> int:
+    from pipeline.backfill import DryRun
+
+    if isinstance(report, DryRun):
+        click.echo("\n".join(report.lines))
+        return 0
+    stages = ", ".join(f"{k} {v:.1f}s" for k, v in sorted(report.stages.items()))
+    click.echo(f"backfill {report.backfill_id}: {report.status}")
+    click.echo(
+        f"  chunks: {report.chunks_done} done now, {report.chunks_skipped} done before, "
+        f"{report.chunks_failed} failed, {report.chunks_pending} pending (of {report.chunks_total})"
+    )
+    click.echo(
+        f"  rows: {report.rows_fetched:,} fetched, {report.rows_upserted:,} upserted, "
+        f"{report.rows_out_of_range:,} outside the range, {report.rows_rejected:,} rejected"
+    )
+    click.echo(
+        f"  {report.seconds:.1f}s, {report.rows_per_second:,.0f} rows/s, {report.stats.total_requests} requests, "
+        f"peak RSS {report.peak_rss_mb:.0f} MB (+ worker {report.worker_peak_rss_mb:.0f} MB)"
+    )
+    if stages:
+        click.echo(f"  stages (summed over concurrent chunks): {stages}")
+    for line in ([report.message] if report.message else []) + report.errors[:5]:
+        click.echo(f"  - {line}")
+    return 0 if report.status == "done" else 1
+
+
+def print_status(report: StatusReport) -> None:
+    daemon = f"running (pid {report.daemon_pid})" if report.daemon_pid else "not running"
+    click.echo(f"database {report.database}; daemon {daemon}")
+    header = f"{'job':<18} {'last run':<26} {'last success':<20} {'age':>8} {'limit':>8}  {'state':<8} next run"
+    click.echo(header)
+    for job in report.jobs:
+        last = f"#{job.last_run_id} {job.last_status} {_when(job.last_started_at)}" if job.last_run_id else "never"
+        state = "disabled" if not job.enabled else ("fresh" if job.fresh else "STALE")
+        if job.running:
+            state += "+running"
+        click.echo(
+            f"{job.job:<18} {last:<26} {_when(job.last_success_at):<20} {_age(job.age_seconds):>8} "
+            f"{_age(job.freshness_seconds):>8}  {state:<8} {_when(job.next_run_at)}"
+        )
+    for run in report.others:  # backfills and replays: shown, not part of the health verdict
+        last = f"#{run.last_run_id} {run.last_status} {_when(run.last_started_at)}" if run.last_run_id else "never"
+        click.echo(f"{run.name:<18} {last}" + ("  (running)" if run.running else ""))
+    click.echo("rows: " + ", ".join(f"{table} {count}" for table, count in report.totals.items()))
+    for usage in report.quota:
+        state = "exhausted (code 22)" if usage.exhausted else f"{usage.left} left"
+        click.echo(f"quota {usage.operation} {usage.day} KST: {usage.calls} of {usage.limit} calls used, {state}")
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone(KST).strftime("%m-%d %H:%M KST") if value else "-"
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+def print_run(report: RunReport, counts: dict[str, int], settings: Settings) -> None:
+    echo = click.echo
+    echo(f"run {report.run_id} ({report.job}): {report.status} in {report.seconds:.1f}s")
+    for job in report.jobs:
+        rows = ", ".join(f"{n} {table}" for table, n in sorted(job.rows.items())) or "nothing written"
+        echo(
+            f"  {job.job:<18} {job.status:<8} fetched {job.fetched}, wrote {rows}, rejected {job.rejected}, "
+            f"{job.requests} requests, {job.seconds:.1f}s"
+        )
+        for line in (job.errors + job.warnings)[:5]:
+            echo(f"    - {line}")
+    for message in report.auth_errors.values():  # one line per source, however many requests it refused
+        echo(f"  - {message}")
+    url = settings.database.url
+    echo("database " + display_url(url) + ": " + ", ".join(f"{t} {n}" for t, n in counts.items()))
+    path = sqlite_path(url)
+    echo(f'\nTry some SQL (pipeline sql "…", or {f"sqlite3 {path}" if path else "psql"}):')
+    for title, sql in TRY_QUERIES:
+        echo(f"  -- {title}\n  {sql}")
