@@ -93,9 +93,12 @@ def prepare_sqlite_file(url: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"database.url: cannot create directory {path.parent}: {exc.strerror}") from None
-    target = path if path.exists() else path.parent
-    if path.is_dir() or not os.access(target, os.W_OK):
-        raise ConfigError(f"database.url: {target} is not writable")
+    if path.is_dir():
+        raise ConfigError(f"database.url: {path} is not writable")
+    # the directory too: SQLite creates its -wal and -shm files there, and migrations their lock file
+    for target in (path, path.parent) if path.exists() else (path.parent,):
+        if not os.access(target, os.W_OK):
+            raise ConfigError(f"database.url: {target} is not writable")
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -48,12 +48,19 @@ def without_asyncpg(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "asyncpg", None)
 
 
-def read_only(path: Path) -> None:
-    """Make ``path`` read-only; skip when this user (root) writes there anyway."""
+def read_only(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``path`` read-only. For a user whom the kernel lets write there anyway (root, as in CI), the
+    permission check the module makes is answered as the kernel answers any other user."""
     path.chmod(0o555 if path.is_dir() else 0o444)
     if os.access(path, os.W_OK):
-        path.chmod(0o755 if path.is_dir() else 0o644)
-        pytest.skip("file permissions are not enforced for this user (root)")
+        real = os.access
+
+        def access(target: object, mode: int) -> bool:
+            if mode & os.W_OK and Path(str(target)) == path:
+                return False
+            return real(target, mode)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(db.os, "access", access)
 
 
 # --- URLs ------------------------------------------------------------------------------------------------
@@ -170,10 +177,10 @@ def test_a_directory_in_place_of_the_file_is_refused(tmp_path: Path) -> None:
         assert one_line(caught) == f"database.url: {tmp_path / 'p.db'} is not writable", check.__name__
 
 
-def test_a_read_only_directory_is_refused_before_migrating(tmp_path: Path) -> None:
+def test_a_read_only_directory_is_refused_before_migrating(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "ro"
     folder.mkdir()
-    read_only(folder)
+    read_only(folder, monkeypatch)
     try:
         with pytest.raises(ConfigError) as caught:
             db.upgrade_sync(sqlite_url(folder / "p.db"))
@@ -183,13 +190,27 @@ def test_a_read_only_directory_is_refused_before_migrating(tmp_path: Path) -> No
         folder.chmod(0o755)
 
 
-def test_a_read_only_file_is_refused(tmp_path: Path) -> None:
+def test_a_read_only_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "p.db"
     path.write_bytes(b"")
-    read_only(path)
+    read_only(path, monkeypatch)
     with pytest.raises(ConfigError) as caught:
         db.prepare_database(sqlite_url(path))
     assert one_line(caught) == f"database.url: {path} is not writable"
+
+
+def test_a_writable_file_in_a_read_only_directory_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite writes its -wal and -shm files beside the database, and a migration its lock file."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    (folder / "p.db").write_bytes(b"")
+    read_only(folder, monkeypatch)
+    try:
+        with pytest.raises(ConfigError) as caught:
+            db.prepare_database(sqlite_url(folder / "p.db"))
+        assert one_line(caught) == f"database.url: {folder} is not writable"
+    finally:
+        folder.chmod(0o755)
 
 
 # --- error messages --------------------------------------------------------------------------------------
