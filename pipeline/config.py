@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.errors import ConfigError
+from pipeline.extract.airkorea import MAX_ROWS_PER_PAGE, NATIONWIDE
 from pipeline.redaction import redact
 from pipeline.timetable import validate_cron
 
@@ -30,7 +31,6 @@ Sido = Literal[
     "전국", "서울", "부산", "대구", "인천", "광주", "대전", "울산", "경기", "강원",
     "충북", "충남", "전북", "전남", "경북", "경남", "제주", "세종",
 ]  # fmt: skip
-NATIONWIDE = "전국"
 SIDOS: tuple[Sido, ...] = (
     "서울", "부산", "대구", "인천", "광주", "대전", "울산", "경기", "강원",
     "충북", "충남", "전북", "전남", "경북", "경남", "제주", "세종",
@@ -88,7 +88,7 @@ class AirKoreaSettings(SourceSettings):
     stations: tuple[Annotated[str, Field(min_length=1, max_length=64)], ...] = ("종로구", "중구", "강남구")
     data_term: DataTerm = "DAILY"
     ver: AirKoreaVersion = "1.5"
-    num_of_rows: Annotated[int, Field(ge=1, le=10000)] = 1000
+    num_of_rows: Annotated[int, Field(ge=1, le=MAX_ROWS_PER_PAGE)] = 1000
     concurrency: Annotated[int, Field(ge=1, le=16)] = 4
     rate_limit: Annotated[float, Field(gt=0, le=50)] = 10.0
     daily_quota: Annotated[int, Field(ge=1)] = 500

@@ -11,9 +11,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from pipeline.config import NATIONWIDE, SIDOS, DataTerm, Settings
+from pipeline.config import SIDOS, DataTerm, Settings
 from pipeline.errors import ConfigError
 from pipeline.extract import airkorea as airkorea_extract
+from pipeline.extract.airkorea import NATIONWIDE
 from pipeline.jobs.context import make_ledger
 from pipeline.load.backfills import done_chunks
 from pipeline.load.quota import next_kst_midnight

@@ -26,16 +26,16 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from pipeline.config import NATIONWIDE, AirKoreaSettings, DataTerm
 from pipeline.errors import AuthError, BadRequestError, QuotaError, SourceError, TransientError
 from pipeline.extract.headers import retry_after_seconds
-from pipeline.keys import Secrets
 from pipeline.redaction import printable
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # config validates numOfRows against MAX_ROWS_PER_PAGE: this module must not import it
     import aiohttp
 
+    from pipeline.config import AirKoreaSettings, DataTerm
     from pipeline.extract.http import BeforeSend, OnQuota, SourceClient
+    from pipeline.keys import Secrets
 
 SOURCE = "airkorea"
 SERVICE = "ArpltnInforInqireSvc"
@@ -49,6 +49,8 @@ OPERATIONS = (SIDO_OPERATION, STATION_OPERATION)
 PUBLISH_DELAY = timedelta(minutes=15)
 #: the largest ``numOfRows`` the API takes: a 3MONTH series (~2,200 rows) fits one call
 MAX_ROWS_PER_PAGE = 10_000
+#: the ``sidoName`` that lists every station of the country in one answer
+NATIONWIDE = "전국"
 #: upper bounds of the stations a province answer lists (전국: the whole country), for planning calls
 PROVINCE_STATIONS = 150
 NATIONWIDE_STATIONS = 700
