@@ -6,9 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from aiohttp import web
+from pytest_aiohttp import AiohttpServer
 
-from pipeline.config import parse_settings
+from pipeline.config import AirKoreaSettings, parse_settings
 from pipeline.extract import airkorea as ak
+from pipeline.extract.http import make_session
+from pipeline.keys import Secrets
 from pipeline.simulator import airkorea_data as sim
 from pipeline.transform.common import kst_label_to_utc
 
@@ -82,3 +86,61 @@ def test_the_default_timetable_polls_after_the_hour_is_published() -> None:
         assert cron is not None
         minute = int(cron.split()[0])
         assert timedelta(minutes=minute) > ak.PUBLISH_DELAY, f"{name} polls before AirKorea publishes"
+
+
+# --- fetching: paging by totalCount, which the API does not always get right --------------------------------
+
+
+def page_body(items: list[dict[str, str]], total: int, page: int, rows: int) -> dict[str, object]:
+    return {
+        "response": {
+            "body": {"totalCount": total, "items": items, "pageNo": page, "numOfRows": rows},
+            "header": {"resultMsg": "NORMAL_CODE", "resultCode": "00"},
+        }
+    }
+
+
+class FakeAirKorea:
+    """Serves ``pages[n]`` (items, totalCount) for pageNo n + 1; records every query."""
+
+    def __init__(self, pages: list[tuple[int, int]]) -> None:
+        self.pages = pages
+        self.queries: list[dict[str, str]] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.queries.append(dict(request.query))
+        page, rows = int(request.query["pageNo"]), int(request.query["numOfRows"])
+        count, total = self.pages[page - 1] if page <= len(self.pages) else (0, 0)
+        items = [{"stationName": f"s{page}-{i}", "dataTime": "2026-11-28 09:00"} for i in range(count)]
+        return web.json_response(page_body(items, total, page, rows))
+
+
+async def fetch_all(fake: FakeAirKorea, server: AiohttpServer, rows: int, sido: str = "서울") -> list[int]:
+    app = web.Application()
+    app.router.add_get(f"/B552584/{ak.SERVICE}/{ak.SIDO_OPERATION}", fake.handle)
+    test_server = await server(app)
+    settings = AirKoreaSettings(base_url=str(test_server.make_url("/B552584")), num_of_rows=rows, rate_limit=50)
+    async with make_session() as session:
+        client = ak.make_client(session, settings, Secrets(data_go_api_key="k+ey/="))
+        return [len(page.items) async for page in ak.fetch_sido_pages(client, sido, settings)]
+
+
+@pytest.mark.parametrize(
+    ("pages", "rows", "fetched", "requests"),
+    [
+        pytest.param([(3, 3)], 10, [3], 1, id="one page"),
+        pytest.param([(2, 5), (2, 5), (1, 5)], 2, [2, 2, 1], 3, id="totalCount pages"),
+        pytest.param([(2, 0), (2, 0), (1, 0)], 2, [2, 2, 1], 3, id="totalCount 0: full pages go on"),
+        pytest.param([(2, 3), (2, 3), (0, 3)], 2, [2, 2], 3, id="under-reported: a full second page asks a third"),
+        pytest.param([(2, 6), (0, 6)], 2, [2], 2, id="an empty page stops before totalCount"),
+        pytest.param([(0, 0)], 10, [], 1, id="nothing"),
+    ],
+)
+async def test_pages_follow_total_count_and_stop_at_an_empty_or_short_page(
+    pages: list[tuple[int, int]], rows: int, fetched: list[int], requests: int, aiohttp_server: AiohttpServer
+) -> None:
+    fake = FakeAirKorea(pages)
+    assert await fetch_all(fake, aiohttp_server, rows) == fetched
+    assert len(fake.queries) == requests
+    assert [q["pageNo"] for q in fake.queries] == [str(n) for n in range(1, requests + 1)]
+    assert fake.queries[0] == {**ak.sido_query("서울", ver="1.5", rows=rows), "serviceKey": "k+ey/="}
