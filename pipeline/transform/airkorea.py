@@ -268,6 +268,8 @@ class AirBatch:
 
     def select(self, keep: Sequence[bool]) -> AirBatch:
         """The readings where ``keep`` is true (stations and rejects stay)."""
+        if all(keep):  # a backfill's range usually holds the whole series but its first or last day
+            return self
         return AirBatch(
             list(compress(self.station_names, keep)),
             list(compress(self.measured_at, keep)),
