@@ -43,7 +43,7 @@ TRY_QUERIES = (
      "SELECT m.title, s.popularity, m.release_date, m.runtime FROM movie_snapshots s JOIN movies m USING (tmdb_id) "
      "WHERE s.run_id = (SELECT max(run_id) FROM movie_snapshots) ORDER BY s.popularity DESC LIMIT 10;"),
     ("why records were rejected", "SELECT source, reason, count(*) FROM rejects GROUP BY 1, 2 ORDER BY 3 DESC;"),
-)  # fmt: skip
+)  # fmt: skip  # a table of (title, query) pairs
 
 
 def _config_option(func: F) -> F:
@@ -71,10 +71,19 @@ def _settings(ctx: click.Context) -> Settings:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pipeline")
 @_config_option
-@click.option("--log-level", default="INFO", show_default=True,
-              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))  # fmt: skip
-@click.option("--log-format", default="text", show_default=True, type=click.Choice(["text", "json"]),
-              help="json: one JSON object per log line")  # fmt: skip
+@click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+)
+@click.option(
+    "--log-format",
+    default="text",
+    show_default=True,
+    type=click.Choice(["text", "json"]),
+    help="json: one JSON object per log line",
+)
 def cli(log_level: str, log_format: str) -> None:
     """Collect TMDB now-playing movies and AirKorea air quality into a SQL database."""
     configure(log_level, "json" if log_format == "json" else "text")
@@ -388,8 +397,13 @@ def sql(ctx: click.Context, query: str | None, fmt: str | None, tables: bool) ->
 @_config_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="port (0: any free)")
-@click.option("--latency-ms", default=0.0, show_default=True, type=click.FloatRange(0, 60_000),
-              help="delay added to every API response")  # fmt: skip
+@click.option(
+    "--latency-ms",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 60_000),
+    help="delay added to every API response",
+)
 @click.option(
     "--clock", default=None, metavar="ISO-TIME", help="freeze the simulated clock, e.g. 2026-11-27T15:20:00+09:00"
 )

@@ -72,8 +72,15 @@ def page_rows(body: bytes | Sequence[Any], job: PageJob) -> PageRows:
     batch = to_air_batch(items, station_name=job.station)
     inside = batch if job.keep is None else batch.between(*job.keep)
     rows = encode_readings(job.codec, inside, job.run_id, job.now)
-    return PageRows(rows, batch.stations, batch.rejects, len(items), len(batch) - len(inside), complete,
-                    time.process_time() - began)  # fmt: skip
+    return PageRows(
+        rows=rows,
+        stations=batch.stations,
+        rejects=batch.rejects,
+        fetched=len(items),
+        out_of_range=len(batch) - len(inside),
+        complete=complete,
+        seconds=time.process_time() - began,
+    )
 
 
 class PageParser(Protocol):

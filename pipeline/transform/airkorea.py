@@ -113,7 +113,7 @@ _FLOAT_FIELDS = ("so2Value", "coValue", "o3Value", "no2Value")
 _INT_FIELDS = ("pm10Value", "pm25Value", "pm10Value24", "pm25Value24", "khaiValue")
 _GRADE_FIELDS = (
     "so2Grade", "coGrade", "o3Grade", "no2Grade", "pm10Grade", "pm25Grade", "pm10Grade1h", "pm25Grade1h", "khaiGrade",
-)  # fmt: skip
+)  # fmt: skip  # field names on one line, like the tables beside it
 _FLAG_FIELDS = ("so2Flag", "coFlag", "o3Flag", "no2Flag", "pm10Flag", "pm25Flag")
 
 # The hot path: values repeat endlessly ("0.0027", "22", "1", "-", null, "통신장애"), so each kind keeps a cache of
