@@ -58,10 +58,19 @@ def _settings(ctx: click.Context) -> Settings:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pipeline")
 @_config_option
-@click.option("--log-level", default="INFO", show_default=True,
-              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))  # fmt: skip
-@click.option("--log-format", default="text", show_default=True, type=click.Choice(["text", "json"]),
-              help="json: one JSON object per log line")  # fmt: skip
+@click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+)
+@click.option(
+    "--log-format",
+    default="text",
+    show_default=True,
+    type=click.Choice(["text", "json"]),
+    help="json: one JSON object per log line",
+)
 def cli(log_level: str, log_format: str) -> None:
     """Collect TMDB now-playing movies and AirKorea air quality into a SQL database."""
     configure(log_level, "json" if log_format == "json" else "text")
@@ -288,8 +297,13 @@ def sql(ctx: click.Context, query: str | None, fmt: str | None, tables: bool) ->
 @_config_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="port (0: any free)")
-@click.option("--latency-ms", default=0.0, show_default=True, type=click.FloatRange(0, 60_000),
-              help="delay added to every API response")  # fmt: skip
+@click.option(
+    "--latency-ms",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 60_000),
+    help="delay added to every API response",
+)
 @click.option(
     "--clock", default=None, metavar="ISO-TIME", help="freeze the simulated clock, e.g. 2026-11-27T15:20:00+09:00"
 )

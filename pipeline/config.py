@@ -30,11 +30,11 @@ DEFAULT_AIRKOREA_BASE_URL = "https://apis.data.go.kr/B552584"
 Sido = Literal[
     "전국", "서울", "부산", "대구", "인천", "광주", "대전", "울산", "경기", "강원",
     "충북", "충남", "전북", "전남", "경북", "경남", "제주", "세종",
-]  # fmt: skip
+]  # fmt: skip  # a table of names: packed, not one per line
 SIDOS: tuple[Sido, ...] = (
     "서울", "부산", "대구", "인천", "광주", "대전", "울산", "경기", "강원",
     "충북", "충남", "전북", "전남", "경북", "경남", "제주", "세종",
-)  # fmt: skip
+)  # fmt: skip  # a table of names: packed, not one per line
 DataTerm = Literal["DAILY", "MONTH", "3MONTH"]
 AirKoreaVersion = Literal["1.0", "1.1", "1.2", "1.3", "1.4", "1.5"]
 

@@ -31,7 +31,7 @@ TRY_QUERIES = (
      "SELECT m.title, s.popularity, m.release_date, m.runtime FROM movie_snapshots s JOIN movies m USING (tmdb_id) "
      "WHERE s.run_id = (SELECT max(run_id) FROM movie_snapshots) ORDER BY s.popularity DESC LIMIT 10;"),
     ("why records were rejected", "SELECT source, reason, count(*) FROM rejects GROUP BY 1, 2 ORDER BY 3 DESC;"),
-)  # fmt: skip
+)  # fmt: skip  # a table of (title, query) pairs
 
 
 def print_backfill(report: BackfillReport | DryRun) -> int:

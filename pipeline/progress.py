@@ -70,8 +70,10 @@ class LineProgress:
         elapsed = max(now - self.started, 1e-9)
         worked = self.done - self._first
         eta = (self.total - self.done) * elapsed / worked if worked else float("nan")
-        return (f"{self.label}: {self.done}/{self.total} {self.unit}, {self.rows:,} rows, "
-                f"{self.rows / elapsed:,.0f} rows/s, ETA {eta:,.0f}s")  # fmt: skip
+        return (
+            f"{self.label}: {self.done}/{self.total} {self.unit}, {self.rows:,} rows, "
+            f"{self.rows / elapsed:,.0f} rows/s, ETA {eta:,.0f}s"
+        )
 
     def stop(self) -> None:
         if self.done:

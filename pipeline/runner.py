@@ -160,7 +160,7 @@ async def run_jobs(
 
 
 async def _finish(writer: Writer, report: RunReport, reason: str | None) -> None:
-    details: dict[str, Any] = {job.job: job.as_dict() for job in report.jobs}
+    details: dict[str, dict[str, Any]] = {job.job: job.as_dict() for job in report.jobs}
     error = reason or report.error
     await finish_run(writer, report.run_id, report.status, report.totals, error=error, details=details)
 

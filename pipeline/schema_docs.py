@@ -45,15 +45,19 @@ def _render(inspector: object) -> str:
             continue
         table = metadata.tables[table_name]
         pk = inspector.get_pk_constraint(table_name)["constrained_columns"]
-        fks = {fk["constrained_columns"][0]: f"{fk['referred_table']}.{fk['referred_columns'][0]}"
-               for fk in inspector.get_foreign_keys(table_name)}  # fmt: skip
+        fks = {
+            fk["constrained_columns"][0]: f"{fk['referred_table']}.{fk['referred_columns'][0]}"
+            for fk in inspector.get_foreign_keys(table_name)
+        }
         lines.append(f"### `{table_name}`")
         lines.append("")
         lines.append(table.comment or "")
         lines.append("")
         lines.append(f"Primary key: `({', '.join(pk)})`.")
-        indexes = [f"`{ix['name']}` ({', '.join(str(c) for c in ix['column_names'])})"
-                   for ix in inspector.get_indexes(table_name)]  # fmt: skip
+        indexes = [
+            f"`{ix['name']}` ({', '.join(str(c) for c in ix['column_names'])})"
+            for ix in inspector.get_indexes(table_name)
+        ]
         if indexes:
             lines.append(f"Indexes: {'; '.join(indexes)}.")
         lines.append("")

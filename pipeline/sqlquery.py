@@ -44,20 +44,26 @@ READ_PRAGMAS = frozenset(
         "user_version", "schema_version", "application_id", "journal_mode", "page_count", "page_size",
         "freelist_count", "encoding", "foreign_keys", "integrity_check", "quick_check", "data_version",
     }
-)  # fmt: skip
+)  # fmt: skip  # a word list: packed, not one per line
 #: pragmas that *set* something when given a value: only their bare form is allowed
-VALUE_PRAGMAS = frozenset({"user_version", "schema_version", "application_id", "journal_mode", "page_size",
-                           "encoding", "foreign_keys"})  # fmt: skip
+VALUE_PRAGMAS = frozenset(
+    {"user_version", "schema_version", "application_id", "journal_mode", "page_size", "encoding", "foreign_keys"}
+)
 #: statements refused before SQLite sees them (the authorizer and the read-only file refuse the rest)
-WRITE_WORDS = frozenset({"insert", "update", "delete", "replace", "upsert", "create", "drop", "alter", "attach",
-                         "detach", "vacuum", "reindex", "analyze", "begin", "commit", "end", "rollback",
-                         "savepoint", "release"})  # fmt: skip
+WRITE_WORDS = frozenset(
+    {
+        "insert", "update", "delete", "replace", "upsert", "create", "drop", "alter", "attach", "detach", "vacuum",
+        "reindex", "analyze", "begin", "commit", "end", "rollback", "savepoint", "release",
+    }
+)  # fmt: skip  # a word list: packed, not one per line
 #: more statements PostgreSQL refuses up front (the read-only transaction refuses the rest)
-POSTGRES_WRITE_WORDS = WRITE_WORDS | frozenset({"truncate", "copy", "grant", "revoke", "comment", "lock", "set",
-                                                "reset", "call", "do", "merge", "prepare", "execute", "deallocate",
-                                                "discard", "listen", "notify", "unlisten", "cluster", "refresh",
-                                                "security", "import", "load", "checkpoint", "reassign", "abort",
-                                                "start", "declare"})  # fmt: skip
+POSTGRES_WRITE_WORDS = WRITE_WORDS | frozenset(
+    {
+        "truncate", "copy", "grant", "revoke", "comment", "lock", "set", "reset", "call", "do", "merge", "prepare",
+        "execute", "deallocate", "discard", "listen", "notify", "unlisten", "cluster", "refresh", "security",
+        "import", "load", "checkpoint", "reassign", "abort", "start", "declare",
+    }
+)  # fmt: skip  # a word list: packed, not one per line
 _COMMENT = re.compile(r"(--[^\n]*\n?|/\*.*?\*/)", re.S)
 
 
@@ -240,8 +246,10 @@ def _pad(text: str, width: int, right: bool) -> str:
 def format_table(result: Result) -> str:
     cells = [[_cell(v) for v in row] for row in result.rows]
     widths = [max([_width(c)] + [_width(row[i]) for row in cells]) for i, c in enumerate(result.columns)]
-    numeric = [all(isinstance(row[i], NUMBERS) or row[i] is None for row in result.rows) and bool(result.rows)
-               for i in range(len(result.columns))]  # fmt: skip
+    numeric = [
+        all(isinstance(row[i], NUMBERS) or row[i] is None for row in result.rows) and bool(result.rows)
+        for i in range(len(result.columns))
+    ]
     lines = ["  ".join(_pad(c, w, False) for c, w in zip(result.columns, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
     for row in cells:

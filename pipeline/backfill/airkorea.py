@@ -28,7 +28,7 @@ from pipeline.load.runs import start_run
 from pipeline.load.upsert import upsert_air_stations
 from pipeline.load.writer import Writer
 from pipeline.resources import cpu_seconds, limit_malloc_arenas
-from pipeline.transform.airkorea import to_air_batch
+from pipeline.transform.airkorea import RawAirItem, to_air_batch
 
 from .chunks import BackfillReport, Done, NoProgress, Progress, finish, run_chunks
 from .plan import AirPlan
@@ -59,7 +59,7 @@ async def _station(
     began = time.monotonic()
     rows = await parser.parse(body if isinstance(body, bytes) else body.items, job)
     if not rows.complete:  # more rows than one page: take the careful paged path
-        items: list[dict[str, object]] = []
+        items: list[RawAirItem] = []
         async for page in airkorea_extract.fetch_station_pages(client, station, source, plan.window):
             items.extend(page.items)
         rows = await INLINE.parse(items, job)

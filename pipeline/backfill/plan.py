@@ -7,7 +7,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select
 
@@ -75,7 +74,7 @@ class AirPlan:
     stations: list[str]
     need_station_list: bool  # the database knows no stations yet: fetch the province lists first
     sidos: list[str]  # the provinces whose lists are fetched first
-    arguments: dict[str, Any]  # the selection as given, recorded with the backfill
+    arguments: dict[str, str | bool | list[str]]  # the selection as given, recorded with the backfill
 
     def requests(self, pending: int | None = None) -> dict[str, int]:
         stations = len(self.stations) if pending is None else pending
@@ -94,7 +93,9 @@ async def known_stations(writer: Writer, sidos: Sequence[str] = ()) -> list[str]
         return [row.station_name for row in (await conn.execute(query)).all()]
 
 
-def _selection(stations: Sequence[str], sidos: Sequence[str], all_stations: bool) -> tuple[str, dict[str, Any]]:
+def _selection(
+    stations: Sequence[str], sidos: Sequence[str], all_stations: bool
+) -> tuple[str, dict[str, bool | list[str]]]:
     if stations:
         names = sorted(set(stations))
         return "stations=" + ",".join(names), {"stations": names}

@@ -13,10 +13,10 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
-from typing import Any
 
 from pipeline.jobs.airkorea import PageJob, PageRows, page_rows
 from pipeline.resources import no_cyclic_gc, peak_rss_mb
+from pipeline.transform.airkorea import RawAirItem
 
 #: a worker process costs about a second to start: worth it from this many stations on
 MIN_STATIONS_FOR_WORKERS = 8
@@ -52,7 +52,7 @@ class ProcessParser:
         self._booted = self._pool.submit(_ready)
         self.worker_peak_rss_mb = 0.0
 
-    async def parse(self, body: bytes | Sequence[Any], job: PageJob) -> PageRows:
+    async def parse(self, body: bytes | Sequence[RawAirItem], job: PageJob) -> PageRows:
         if not (isinstance(body, bytes) and self._booted.done()):
             return page_rows(body, job)
         rows = await asyncio.get_running_loop().run_in_executor(self._pool, _in_worker, body, job)

@@ -38,10 +38,15 @@ def _backfill_trial(base: str, simulator_pid: int, sizes: Sizes) -> BackfillTria
         config = _config(Path(tmp), base)
         pipeline = [sys.executable, "-m", "pipeline"]
         # the station list first (a separate, tiny step), so the measured run is the backfill itself
-        subprocess.run([*pipeline, "--log-level", "ERROR", "run", "--once", "--config", str(config),
-                        "--job", "airkorea_sido"], env=_env(), check=True, capture_output=True)  # fmt: skip
-        args = [*pipeline, "--log-level", "WARNING", "backfill", "airkorea", "--config", str(config),
-                "--from", first.isoformat(), "--to", today.isoformat(), *sizes.backfill_args]  # fmt: skip
+        subprocess.run(
+            [*pipeline, "--log-level", "ERROR", "run", "--once", "--config", str(config), "--job", "airkorea_sido"],
+            env=_env(),
+            check=True,
+            capture_output=True,
+        )
+        dates = ["--from", first.isoformat(), "--to", today.isoformat()]
+        backfill = ["backfill", "airkorea", "--config", str(config), *dates, *sizes.backfill_args]
+        args = [*pipeline, "--log-level", "WARNING", *backfill]
         started, simulator_cpu = time.perf_counter(), proc_cpu_seconds(simulator_pid)
         result = subprocess.run(args, env=_env(), capture_output=True, text=True)
         wall = time.perf_counter() - started
@@ -59,8 +64,10 @@ def bench_backfill(sizes: Sizes) -> list[Line]:
     """The median of ``sizes.backfill_trials`` backfills (a shared machine has slow spells), each into a
     fresh database; its CPU per process and stages are shown, with every trial's rate."""
     with _simulator(0, _kst_clock()) as (base, simulator_pid):
-        trials = sorted((_backfill_trial(base, simulator_pid, sizes) for _ in range(sizes.backfill_trials)),
-                        key=lambda trial: trial.rate)  # fmt: skip
+        trials = sorted(
+            (_backfill_trial(base, simulator_pid, sizes) for _ in range(sizes.backfill_trials)),
+            key=lambda trial: trial.rate,
+        )
     median = trials[len(trials) // 2]
     details = median.details
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in sorted(details.get("stages", {}).items()))
@@ -74,10 +81,22 @@ def bench_backfill(sizes: Sizes) -> list[Line]:
     every = ", ".join(f"{t.rate:,.0f}" for t in trials)
     rate = median.rate
     return [
-        Line("backfill", f"{' '.join(sizes.backfill_args)} 3 months, {median.rows:,} rows, end to end", rate,
-             "rows/s", target="≥ 50,000", passed=rate >= 50_000,
-             note=f"median of {len(trials)} ({every}); {timing}; {cpu}; stages: {stages}"),
-        Line("backfill", "peak RSS: backfill process + parse worker", rss_main + rss_worker, "MB", target="≤ 300",
-             passed=rss_main + rss_worker <= 300,
-             note=f"main {rss_main:.0f} MB, worker {rss_worker:.0f} MB (the largest of {len(trials)})"),
-    ]  # fmt: skip
+        Line(
+            "backfill",
+            f"{' '.join(sizes.backfill_args)} 3 months, {median.rows:,} rows, end to end",
+            rate,
+            "rows/s",
+            target="≥ 50,000",
+            passed=rate >= 50_000,
+            note=f"median of {len(trials)} ({every}); {timing}; {cpu}; stages: {stages}",
+        ),
+        Line(
+            "backfill",
+            "peak RSS: backfill process + parse worker",
+            rss_main + rss_worker,
+            "MB",
+            target="≤ 300",
+            passed=rss_main + rss_worker <= 300,
+            note=f"main {rss_main:.0f} MB, worker {rss_worker:.0f} MB (the largest of {len(trials)})",
+        ),
+    ]

@@ -78,8 +78,18 @@ def _prepared_database(path: Path, station_names: list[str]) -> str:
     upgrade_sync(url)
     stamp = "2026-01-01 00:00:00"
     station_sql = insert_sql(air_stations, "station_name", "sido_name", "first_seen_at", "updated_at")
-    run_sql = insert_sql(runs, "id", "job", "trigger", "started_at", "status", "requests", "rows_fetched",
-                         "rows_upserted", "rows_rejected")  # fmt: skip
+    run_sql = insert_sql(
+        runs,
+        "id",
+        "job",
+        "trigger",
+        "started_at",
+        "status",
+        "requests",
+        "rows_fetched",
+        "rows_upserted",
+        "rows_rejected",
+    )
     with sqlite3.connect(path) as conn:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executemany(station_sql, [(s, "서울", stamp, stamp) for s in station_names])
@@ -185,20 +195,43 @@ def bench_loader(sizes: Sizes, repeats: int = 3) -> list[Line]:
         raw_s = statistics.median(t[index] for t in raw)
         ratio = raw_s / ours_s
         lines.append(
-            Line("loader", f"upsert {n:,} readings, {label}", n / ours_s, "rows/s", n / raw_s,
-                 "raw sqlite3 executemany (rows/s)", ratio, "≥ 0.80", ratio >= 0.8, note=f"median of {repeats}")
-        )  # fmt: skip
+            Line(
+                "loader",
+                f"upsert {n:,} readings, {label}",
+                n / ours_s,
+                "rows/s",
+                baseline=n / raw_s,
+                baseline_name="raw sqlite3 executemany (rows/s)",
+                ratio=ratio,
+                target="≥ 0.80",
+                passed=ratio >= 0.8,
+                note=f"median of {repeats}",
+            )
+        )
     if peer is None:
         lines.append(
-            Line("loader", "dlt (sqlalchemy destination, merge)", math.nan, "rows/s",
-                 note="dlt is not installed (optional: pip install -e '.[bench]')")
-        )  # fmt: skip
+            Line(
+                "loader",
+                "dlt (sqlalchemy destination, merge)",
+                math.nan,
+                "rows/s",
+                note="dlt is not installed (optional: pip install -e '.[bench]')",
+            )
+        )
     else:
         for index, label in enumerate(("fresh", "again")):
             ours_rate = n / statistics.median(t[index] for t in ours)
             peer_rate = len(peer_rows) / peer[index]
             lines.append(
-                Line("loader", f"ours vs dlt merge, {label}", ours_rate, "rows/s", peer_rate,
-                     f"dlt merge of {len(peer_rows):,} rows (rows/s)", ours_rate / peer_rate, "report")
-            )  # fmt: skip
+                Line(
+                    "loader",
+                    f"ours vs dlt merge, {label}",
+                    ours_rate,
+                    "rows/s",
+                    baseline=peer_rate,
+                    baseline_name=f"dlt merge of {len(peer_rows):,} rows (rows/s)",
+                    ratio=ours_rate / peer_rate,
+                    target="report",
+                )
+            )
     return lines

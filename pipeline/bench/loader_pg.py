@@ -145,10 +145,27 @@ def bench_loader_postgres(sizes: Sizes, url: str, repeats: int = 3) -> list[Line
         shown = "fresh" if label == "fresh" else "again (all conflicts)"
         copy_name = "COPY (rows/s)" if label == "fresh" else "COPY to staging + the loader's merge (rows/s)"
         lines += [
-            Line("loader", f"PostgreSQL: upsert {n:,} readings, {shown}", ours, "rows/s", many,
-                 "asyncpg executemany (rows/s)", ours / many, "≥ 0.80", ours / many >= 0.8,
-                 note=f"median of {repeats}; {where}"),
-            Line("loader", f"PostgreSQL: ours vs COPY, {label}", ours, "rows/s", copy, copy_name, ours / copy,
-                 "report"),
-        ]  # fmt: skip
+            Line(
+                "loader",
+                f"PostgreSQL: upsert {n:,} readings, {shown}",
+                ours,
+                "rows/s",
+                baseline=many,
+                baseline_name="asyncpg executemany (rows/s)",
+                ratio=ours / many,
+                target="≥ 0.80",
+                passed=ours / many >= 0.8,
+                note=f"median of {repeats}; {where}",
+            ),
+            Line(
+                "loader",
+                f"PostgreSQL: ours vs COPY, {label}",
+                ours,
+                "rows/s",
+                baseline=copy,
+                baseline_name=copy_name,
+                ratio=ours / copy,
+                target="report",
+            ),
+        ]
     return lines

@@ -34,8 +34,21 @@ def generate_year(path: Path, days: int, stations: int) -> int:
     )
     conn.execute("COMMIT")
     hours = [sqlite_datetime(start + timedelta(hours=h)) for h in range(days * 24)]
-    sql = insert_sql(air_readings, "station_name", "measured_at", "so2", "co", "o3", "no2", "pm10", "pm25", "khai",
-                     "pm10_grade", "pm25_grade", "updated_at")  # fmt: skip
+    sql = insert_sql(
+        air_readings,
+        "station_name",
+        "measured_at",
+        "so2",
+        "co",
+        "o3",
+        "no2",
+        "pm10",
+        "pm25",
+        "khai",
+        "pm10_grade",
+        "pm25_grade",
+        "updated_at",
+    )
     total = 0
     for name in names:
         conn.execute("BEGIN")

@@ -22,7 +22,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # config validates numOfRows against MAX_ROWS_PER_PAGE: this 
     from pipeline.config import AirKoreaSettings, DataTerm
     from pipeline.extract.http import BeforeSend, OnQuota, SourceClient
     from pipeline.keys import Secrets
+    from pipeline.transform.airkorea import RawAirItem
 
 SOURCE = "airkorea"
 SERVICE = "ArpltnInforInqireSvc"
@@ -142,7 +143,7 @@ KEY_HINT = (
 
 @dataclass(frozen=True, slots=True)
 class AirPage:
-    items: list[dict[str, Any]]
+    items: list[RawAirItem]
     total_count: int
     page_no: int
     num_of_rows: int
@@ -194,19 +195,23 @@ def _envelope(raw: bytes) -> tuple[str, str] | None:
     return code, _gateway_message(header.get("errMsg"), header.get("returnAuthMsg"))
 
 
-def _items(raw: Any) -> list[dict[str, Any]]:
-    """``items`` as a list whatever shape it came in: list, ``{"item": [...]}``, one dict, or ``""``."""
+def _items(raw: Any) -> list[RawAirItem]:
+    """``items`` as a list whatever shape it came in: list, ``{"item": [...]}``, one dict, or ``""``.
+
+    Its objects are taken as :class:`RawAirItem` unchecked: the transform checks every field it reads.
+    """
     if isinstance(raw, dict) and "item" in raw:
         raw = raw["item"]
     if isinstance(raw, dict):
-        return [raw]
-    if isinstance(raw, list):
-        return [item for item in raw if isinstance(item, dict)]
-    return []
+        raw = [raw]
+    objects = [item for item in raw if isinstance(item, dict)] if isinstance(raw, list) else []
+    return cast("list[RawAirItem]", objects)
 
 
-def _xml_item(element: ET.Element) -> dict[str, Any]:
-    return {child.tag: (child.text if child.text is not None and child.text.strip() else None) for child in element}
+def _xml_item(element: ET.Element) -> RawAirItem:
+    """An ``<item>`` as a :class:`RawAirItem`, unchecked like :func:`_items`'s; an empty element is ``None``."""
+    item = {child.tag: (child.text if child.text is not None and child.text.strip() else None) for child in element}
+    return cast("RawAirItem", item)
 
 
 def _int(value: Any, default: int) -> int:

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import aiohttp
 
     from pipeline.extract.http import SourceClient
+    from pipeline.transform.tmdb import RawListItem, RawMovie
 
 SOURCE = "tmdb"
 MAX_PAGE = 500  # TMDB refuses page > 500 with status_code 22
@@ -38,7 +39,7 @@ TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 @dataclass(frozen=True, slots=True)
 class ListPage:
     page: int
-    results: list[dict[str, Any]]
+    results: list[RawListItem]  # the objects of the body's results, unchecked: the transform checks them
     total_pages: int
     total_results: int
 
@@ -112,7 +113,7 @@ def _list_page(body: Mapping[str, Any], request: str) -> ListPage:
             raise TypeError("results is not a list")
         return ListPage(
             page=int(body.get("page", 1)),
-            results=[r for r in results if isinstance(r, dict)],
+            results=cast("list[RawListItem]", [r for r in results if isinstance(r, dict)]),
             total_pages=int(body.get("total_pages", 1)),
             total_results=int(body.get("total_results", len(results))),
         )
@@ -197,10 +198,10 @@ async def fetch_discover_total_pages(client: SourceClient, params: Mapping[str, 
 
 async def fetch_movie_details(
     client: SourceClient, ids: Iterable[int], language: str
-) -> AsyncIterator[tuple[int, dict[str, Any] | SourceError]]:
+) -> AsyncIterator[tuple[int, RawMovie | SourceError]]:
     """Yield ``(id, body)`` as details arrive; a movie TMDB does not know yields ``(id, NotFoundError)``."""
 
-    async def one(movie_id: int) -> tuple[int, dict[str, Any] | SourceError]:
+    async def one(movie_id: int) -> tuple[int, RawMovie | SourceError]:
         try:
             return movie_id, await client.get(f"movie/{movie_id}", {"language": language}, "movie")
         except NotFoundError as exc:

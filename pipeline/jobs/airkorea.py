@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Protocol
 
 from pipeline.config import AirKoreaSettings, DataTerm, Settings
 from pipeline.errors import BadRequestError, SourceError
@@ -26,7 +26,7 @@ from pipeline.load.rows import Encoded, RowCodec, encode_readings
 from pipeline.load.tables import air_readings
 from pipeline.load.upsert import insert_rejects, upsert_air_stations, upsert_encoded_readings
 from pipeline.load.writer import Writer
-from pipeline.transform.airkorea import AirStation, to_air_batch
+from pipeline.transform.airkorea import AirStation, RawAirItem, to_air_batch
 from pipeline.transform.common import Reject
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class PageRows:
     peak_rss_mb: float = 0.0  # set by a worker process that made it
 
 
-def page_rows(body: bytes | Sequence[Any], job: PageJob) -> PageRows:
+def page_rows(body: bytes | Sequence[RawAirItem], job: PageJob) -> PageRows:
     """Pure: a page — raw JSON bytes, or its items — → rows for ``air_readings``, stations and rejects."""
     began = time.process_time()
     if isinstance(body, bytes):
@@ -68,12 +68,19 @@ def page_rows(body: bytes | Sequence[Any], job: PageJob) -> PageRows:
         page = airkorea_extract.classify(200, {}, body, what)
         items, complete = page.items, page.total_count <= len(page.items)
     else:
-        items, complete = list(cast("Sequence[Any]", body)), True
+        items, complete = list(body), True
     batch = to_air_batch(items, station_name=job.station)
     inside = batch if job.keep is None else batch.between(*job.keep)
     rows = encode_readings(job.codec, inside, job.run_id, job.now)
-    return PageRows(rows, batch.stations, batch.rejects, len(items), len(batch) - len(inside), complete,
-                    time.process_time() - began)  # fmt: skip
+    return PageRows(
+        rows=rows,
+        stations=batch.stations,
+        rejects=batch.rejects,
+        fetched=len(items),
+        out_of_range=len(batch) - len(inside),
+        complete=complete,
+        seconds=time.process_time() - began,
+    )
 
 
 class PageParser(Protocol):
@@ -81,7 +88,7 @@ class PageParser(Protocol):
 
     stage: str  # what its CPU time is called in a backfill's stages
 
-    async def parse(self, body: bytes | Sequence[Any], job: PageJob) -> PageRows: ...
+    async def parse(self, body: bytes | Sequence[RawAirItem], job: PageJob) -> PageRows: ...
 
 
 class InlineParser:
@@ -89,7 +96,7 @@ class InlineParser:
 
     stage = "transform"
 
-    async def parse(self, body: bytes | Sequence[Any], job: PageJob) -> PageRows:
+    async def parse(self, body: bytes | Sequence[RawAirItem], job: PageJob) -> PageRows:
         return page_rows(body, job)
 
 
@@ -120,7 +127,7 @@ def reading_codec(writer: Writer) -> RowCodec:
 # --- the daemon's jobs ------------------------------------------------------------------------------------------
 
 
-async def _store(ctx: RunContext, report: JobReport, items: list[dict[str, Any]], station: str | None) -> None:
+async def _store(ctx: RunContext, report: JobReport, items: Sequence[RawAirItem], station: str | None) -> None:
     job = PageJob(reading_codec(ctx.writer), ctx.run_id, datetime.now(UTC), station)
     rows = await (ctx.parser or INLINE).parse(items, job)
     report.fetched += rows.fetched

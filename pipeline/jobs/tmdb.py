@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
 
 from pipeline.config import DataTerm, Settings
 from pipeline.errors import RecordError, SourceError
@@ -16,9 +15,9 @@ from pipeline.extract import tmdb as tmdb_extract
 from pipeline.jobs.context import JobReport, RunContext
 from pipeline.load.upsert import insert_rejects, insert_snapshots, upsert_movies
 from pipeline.transform.common import Reject, make_reject
-from pipeline.transform.tmdb import Movie, MovieSnapshot, movie_from_list_item, to_movie, to_snapshot
+from pipeline.transform.tmdb import Movie, MovieSnapshot, RawListItem, movie_from_list_item, to_movie, to_snapshot
 
-Listed = list[tuple[dict[str, Any], int]]  # (list item, its page), in list order
+Listed = list[tuple[RawListItem, int]]  # (list item, its page), in list order
 
 
 class Listing:

@@ -51,8 +51,9 @@ class Writer:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def prepare(self, table: Table, *, keep: Sequence[str] = (), coalesce: Sequence[str] = (),
-                do_nothing: bool = False) -> Prepared:  # fmt: skip
+    def prepare(
+        self, table: Table, *, keep: Sequence[str] = (), coalesce: Sequence[str] = (), do_nothing: bool = False
+    ) -> Prepared:
         """The upsert of ``table`` with these options, compiled once (the cache is keyed by every option)."""
         options = UpsertOptions(table.name, tuple(keep), tuple(coalesce), do_nothing)
         prepared = self._prepared.get(options)

@@ -113,7 +113,7 @@ _FLOAT_FIELDS = ("so2Value", "coValue", "o3Value", "no2Value")
 _INT_FIELDS = ("pm10Value", "pm25Value", "pm10Value24", "pm25Value24", "khaiValue")
 _GRADE_FIELDS = (
     "so2Grade", "coGrade", "o3Grade", "no2Grade", "pm10Grade", "pm25Grade", "pm10Grade1h", "pm25Grade1h", "khaiGrade",
-)  # fmt: skip
+)  # fmt: skip  # field names on one line, like the tables beside it
 _FLAG_FIELDS = ("so2Flag", "coFlag", "o3Flag", "no2Flag", "pm10Flag", "pm25Flag")
 
 # The hot path: values repeat endlessly ("0.0027", "22", "1", "-", null, "통신장애"), so each kind keeps a cache of
@@ -188,14 +188,14 @@ def _data_time(label: object) -> datetime:
     return moment
 
 
-def _station_name(raw: Mapping[str, Any], station_name: str | None) -> str:
+def _station_name(raw: RawAirItem | Mapping[str, Any], station_name: str | None) -> str:
     name = to_text(raw.get("stationName")) or (station_name.strip() if station_name else None)
     if not name:
         raise RecordError("stationName missing")
     return name
 
 
-def to_air_reading(raw: Mapping[str, Any], station_name: str | None = None) -> AirReading:
+def to_air_reading(raw: RawAirItem | Mapping[str, Any], station_name: str | None = None) -> AirReading:
     """Normalise one item. ``station_name`` names the station when the item does not (msrstn, ver < 1.4).
 
     Raises :class:`RecordError` when the item has no station, no parsable time, or a value that is neither a
@@ -216,7 +216,7 @@ def to_air_reading(raw: Mapping[str, Any], station_name: str | None = None) -> A
     return AirReading(name, _data_time(get("dataTime")), *values)
 
 
-def to_air_station(raw: Mapping[str, Any], station_name: str | None = None) -> AirStation:
+def to_air_station(raw: RawAirItem | Mapping[str, Any], station_name: str | None = None) -> AirStation:
     return AirStation(
         station_name=_station_name(raw, station_name),
         sido_name=to_text(raw.get("sidoName")),
@@ -225,7 +225,9 @@ def to_air_station(raw: Mapping[str, Any], station_name: str | None = None) -> A
     )
 
 
-def _note_station(stations: dict[str, AirStation], name: str, raw: Mapping[str, Any], station_name: str | None) -> None:
+def _note_station(
+    stations: dict[str, AirStation], name: str, raw: RawAirItem | Mapping[str, Any], station_name: str | None
+) -> None:
     """Keep the first record of each station, or a later one that names the province the first did not."""
     known = stations.get(name)
     if known is None or (known.sido_name is None and raw.get("sidoName")):
@@ -283,7 +285,7 @@ class AirBatch:
         return self.select([start <= moment <= end for moment in self.measured_at])
 
 
-def to_air_batch(items: Sequence[Any], station_name: str | None = None) -> AirBatch:
+def to_air_batch(items: Sequence[RawAirItem | Mapping[str, Any]], station_name: str | None = None) -> AirBatch:
     """Normalise a page: the one entry point. Bad items become rejects; a station-hour twice keeps the last.
 
     A regular page goes column by column (:func:`to_air_columns`, a third of the cost), any other item by item.
@@ -292,7 +294,7 @@ def to_air_batch(items: Sequence[Any], station_name: str | None = None) -> AirBa
     return batch if batch is not None else to_air_batch_by_item(items, station_name)
 
 
-def to_air_batch_by_item(items: Iterable[Any], station_name: str | None = None) -> AirBatch:
+def to_air_batch_by_item(items: Iterable[RawAirItem | Mapping[str, Any]], station_name: str | None = None) -> AirBatch:
     """The careful path of :func:`to_air_batch`: every item on its own, so that each bad one is a reject."""
     readings: dict[tuple[str, datetime], AirReading] = {}
     stations: dict[str, AirStation] = {}
@@ -341,7 +343,7 @@ def _column(raw: Sequence[Any], cache: dict[object, Any], field: str, parse: Cal
         ]
 
 
-def to_air_columns(items: Sequence[Any], station_name: str | None = None) -> AirBatch | None:
+def to_air_columns(items: Sequence[RawAirItem | Mapping[str, Any]], station_name: str | None = None) -> AirBatch | None:
     """The fast path of :func:`to_air_batch` for a *regular* page, or ``None`` when the page is not.
 
     Regular: every item an object with every field of the API version (``stationName`` in all or none),

@@ -18,7 +18,8 @@ SOURCE = "tmdb"
 
 
 class RawListItem(TypedDict, total=False):
-    """A ``results[]`` item of ``/movie/now_playing`` or ``/discover/movie``."""
+    """The fields we read from a ``results[]`` item of ``/movie/now_playing`` or ``/discover/movie``: its
+    snapshot's, and a bare movie's (:func:`movie_from_list_item`)."""
 
     id: int
     title: str
@@ -27,6 +28,12 @@ class RawListItem(TypedDict, total=False):
     vote_average: float
     vote_count: int
     release_date: str
+    genre_ids: list[int]
+    original_language: str
+    overview: str
+    poster_path: str | None
+    backdrop_path: str | None
+    adult: bool
 
 
 class RawGenre(TypedDict):
@@ -133,7 +140,7 @@ def _codes(items: object, key: str, field: str) -> str | None:
     return json_list(codes)
 
 
-def to_movie(raw: Mapping[str, Any]) -> Movie:
+def to_movie(raw: RawMovie | Mapping[str, Any]) -> Movie:
     """Normalise a ``/movie/{id}`` body. Raises :class:`RecordError` when it cannot be stored."""
     tmdb_id = _movie_id(raw)
     genres = raw.get("genres") or []
@@ -177,7 +184,7 @@ def to_movie(raw: Mapping[str, Any]) -> Movie:
 
 
 def to_snapshot(
-    item: Mapping[str, Any], *, position: int, page: int, list_name: str, movie: Movie | None
+    item: RawListItem | Mapping[str, Any], *, position: int, page: int, list_name: str, movie: Movie | None
 ) -> MovieSnapshot:
     """Normalise a list item; ``movie`` (the details, when fetched) supplies the revenue."""
     tmdb_id = _movie_id(item)
@@ -194,7 +201,7 @@ def to_snapshot(
     )
 
 
-def movie_from_list_item(item: Mapping[str, Any]) -> Movie:
+def movie_from_list_item(item: RawListItem | Mapping[str, Any]) -> Movie:
     """A minimal ``movies`` row from a list item, for a movie whose details could not be fetched."""
     movie = to_movie({**item, "genres": []})
     ids = item.get("genre_ids")
