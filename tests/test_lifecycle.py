@@ -23,7 +23,8 @@ from sqlalchemy import update
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import Pool
 
-from pipeline.config import Secrets, Settings, parse_settings
+from pipeline.config import Settings, parse_settings
+from pipeline.keys import Secrets
 from pipeline.lifecycle import Opened, writing
 from pipeline.load.db import create_engine, migrate
 from pipeline.load.runs import HOST, get_run, start_run

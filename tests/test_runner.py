@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from pipeline.config import SIDOS as ALL_SIDOS
-from pipeline.config import Secrets, Settings, parse_settings
+from pipeline.config import Settings, parse_settings
 from pipeline.jobs import JOB_NAMES
+from pipeline.keys import Secrets
 from pipeline.load.db import create_engine, migrate
 from pipeline.load.runs import RunTotals
 from pipeline.load.writer import Writer
@@ -183,11 +184,6 @@ async def test_auth_errors_hold_one_refusal_per_source_however_many_jobs_it_stop
 
 
 @pytest.mark.backends("sqlite")
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: finish_run's redact() reads the TMDB hint's trailing 'api_key=' and the '; ' separator after it "
-    "as a key parameter, so the stored error says 'api_key=*** airkorea: ...'",
-)
 async def test_the_recorded_error_keeps_every_refusal_as_reported(db_url: str, writer: Writer) -> None:
     state = SimulatorState(clock=FIXED, tmdb_read_token="not-this", tmdb_api_key="nor-this", data_go_key="wrong")
     async with simulated(settings_for(db_url), state) as (local, secrets, _sim):

@@ -67,7 +67,7 @@ def classify(status: int, headers: Mapping[str, str], raw: bytes | str, request:
     if status == 401 or code in AUTH_CODES:
         raise AuthError(
             f"tmdb: TMDB rejected TMDB_API_KEY ({detail}). Check the key in .env: a v4 read-access token "
-            "(eyJ…) is sent as 'Authorization: Bearer', a 32-character v3 key as api_key=",
+            "(eyJ…) is sent as 'Authorization: Bearer', a 32-character v3 key as the api_key parameter",
             **kw,
         )
     if status == 404 or code in NOT_FOUND_CODES:
