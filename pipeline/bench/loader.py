@@ -23,7 +23,7 @@ from pipeline.load.rows import sqlite_datetime
 from pipeline.load.tables import air_readings, air_stations, runs
 from pipeline.load.upsert import upsert_air_readings
 from pipeline.load.writer import Writer
-from pipeline.transform.airkorea import AirReading
+from pipeline.transform.airkorea import AirBatch, AirReading
 
 DLT_ROWS = 20_000
 
@@ -98,14 +98,16 @@ def _prepared_database(path: Path, station_names: list[str]) -> str:
 
 
 async def _ours(url: str, rows: list[AirReading]) -> tuple[float, float, str]:
+    """Our loader from what the transform hands it (a columnar batch), as raw executemany is handed its tuples."""
     engine = create_engine(url)
+    batch = AirBatch.from_readings(rows)
     try:
         writer = Writer(engine)
         now = datetime.now(UTC)
         timings = []
         for _ in range(2):  # fresh, then the same rows again (all conflicts)
             started = time.perf_counter()
-            await upsert_air_readings(writer, rows, 1, now)
+            await upsert_air_readings(writer, batch, 1, now)
             timings.append(time.perf_counter() - started)
         prepared = writer.prepare(air_readings)
         assert prepared.sql is not None

@@ -75,10 +75,11 @@ async def _pg_trials(url: str, rows: list[AirReading], repeats: int, chunk: int)
             assert prepared.sql is not None
             assert prepared.bulk is not None
             sql, columns, bulk = prepared.sql, list(prepared.columns), prepared.bulk
-            tuples = encode_readings(prepared.codec, AirBatch.from_readings(rows), 1, now).rows
+            batch = AirBatch.from_readings(rows)  # what the transform hands the loader
+            tuples = encode_readings(prepared.codec, batch, 1, now).rows
 
             async def ours() -> None:
-                await upsert_air_readings(writer, rows, 1, now)
+                await upsert_air_readings(writer, batch, 1, now)
 
             async def executemany() -> None:
                 for begin in range(0, len(tuples), chunk):
