@@ -26,6 +26,7 @@ DEFAULT_CONFIG_PATH = Path("config.yaml")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/pipeline.db"
 DEFAULT_TMDB_BASE_URL = "https://api.themoviedb.org/3"
 DEFAULT_AIRKOREA_BASE_URL = "https://apis.data.go.kr/B552584"
+DEFAULT_DETAILS_TTL = 86400.0  # a day: runtime, budget, genres and release dates change rarely
 
 Sido = Literal[
     "전국", "서울", "부산", "대구", "인천", "광주", "대전", "울산", "경기", "강원",
@@ -39,6 +40,29 @@ DataTerm = Literal["DAILY", "MONTH", "3MONTH"]
 AirKoreaVersion = Literal["1.0", "1.1", "1.2", "1.3", "1.4", "1.5"]
 
 SUPPORTED_URL_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+_CRON_DOW = {"0": "sun", "1": "mon", "2": "tue", "3": "wed", "4": "thu", "5": "fri", "6": "sat", "7": "sun"}
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from a number or a string such as ``90s``, ``15m``, ``2h``, ``1d``."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    else:
+        raise ValueError(f"not a duration such as 90, '15m' or '2h': {value!r}")
+    if seconds < 0:
+        raise ValueError(f"a duration cannot be negative: {value!r}")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
 class _Model(BaseModel):
@@ -78,6 +102,9 @@ class TmdbSettings(SourceSettings):
     language: Annotated[str, Field(pattern=r"^[a-z]{2}-[A-Z]{2}$")] = "ko-KR"
     region: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] = "KR"
     max_pages: Annotated[int, Field(ge=1, le=500)] = 10
+    details_ttl: Duration = DEFAULT_DETAILS_TTL
+    """A movie's details are fetched again once older than this (``0``: at every run); list items, with rank,
+    popularity and votes, are read at every run."""
     concurrency: Annotated[int, Field(ge=1, le=20)] = 8
     rate_limit: Annotated[float, Field(gt=0, le=40)] = 35.0
 
@@ -135,27 +162,6 @@ class DatabaseSettings(_Model):
 # --- schedule ------------------------------------------------------------------------------------------
 
 JobName = Literal["tmdb", "airkorea_sido", "airkorea_stations"]
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-_CRON_DOW = {"0": "sun", "1": "mon", "2": "tue", "3": "wed", "4": "thu", "5": "fri", "6": "sat", "7": "sun"}
-
-
-def parse_duration(value: object) -> float:
-    """Seconds from a number or a string such as ``90s``, ``15m``, ``2h``, ``1d``."""
-    if isinstance(value, bool):
-        raise ValueError(f"not a duration: {value!r}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (match := _DURATION.match(value)):
-        seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    else:
-        raise ValueError(f"not a duration such as 90, '15m' or '2h': {value!r}")
-    if seconds < 0:
-        raise ValueError(f"a duration cannot be negative: {value!r}")
-    return seconds
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
 def cron_fields(expression: str) -> dict[str, str]:

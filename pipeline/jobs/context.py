@@ -37,6 +37,7 @@ class JobReport:
     fetched: int = 0
     rejected: int = 0
     rows: Counter[str] = field(default_factory=Counter)  # rows written per table
+    counts: Counter[str] = field(default_factory=Counter)  # what else it counted: details fetched, skipped
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     auth: dict[str, str] = field(default_factory=dict)  # source → its refusal of the key, once
@@ -73,6 +74,7 @@ class JobReport:
             "upserted": self.upserted,
             "rejected": self.rejected,
             "rows": dict(self.rows),
+            "counts": dict(self.counts),
             "seconds": round(self.seconds, 3),
             "warnings": self.warnings,
             "errors": [*self.auth.values(), *self.errors],

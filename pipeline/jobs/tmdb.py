@@ -7,12 +7,14 @@ movies, then movies, snapshots and rejects are written.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from pipeline.config import DataTerm, Settings
 from pipeline.errors import RecordError, SourceError
 from pipeline.extract import tmdb as tmdb_extract
 from pipeline.jobs.context import JobReport, RunContext
+from pipeline.load.queries import fresh_details
 from pipeline.load.upsert import insert_rejects, insert_snapshots, upsert_movies
 from pipeline.transform.common import Reject, make_reject
 from pipeline.transform.tmdb import Movie, MovieSnapshot, RawListItem, movie_from_list_item, to_movie, to_snapshot
@@ -70,13 +72,19 @@ async def _details(ctx: RunContext, ids: Iterable[int], language: str, rejects: 
 async def store_movie_list(
     ctx: RunContext, report: JobReport, listed: Listed, *, list_name: str, language: str, first_position: int = 1
 ) -> None:
-    """Fetch details for listed movies, then write movies, snapshots and rejects.
+    """Fetch the details of listed movies whose stored details are older than ``sources.tmdb.details_ttl``,
+    then write movies, snapshots (every listed movie, every run) and rejects.
 
     ``listed`` holds ``(item, page)`` in list order, duplicates removed; positions count from ``first_position``.
+    A snapshot of a movie whose details were not fetched again takes the stored revenue.
     """
     rejects: list[Reject] = []
     ids = [item["id"] for item, _ in listed if isinstance(item.get("id"), int)]
-    details = await _details(ctx, ids, language, rejects)
+    ttl = ctx.settings.sources.tmdb.details_ttl
+    fresh = await fresh_details(ctx.writer.engine, ids, datetime.now(UTC) - timedelta(seconds=ttl)) if ttl else {}
+    details = await _details(ctx, [i for i in ids if i not in fresh], language, rejects)
+    report.counts["details_fetched"] += len(ids) - len(fresh)
+    report.counts["details_skipped"] += len(fresh)
     bare: list[Movie] = []
     snapshots: list[MovieSnapshot] = []
     for position, (item, page) in enumerate(listed, start=first_position):
@@ -84,7 +92,9 @@ async def store_movie_list(
         try:
             movie = details.get(movie_id) if isinstance(movie_id, int) else None
             snapshot = to_snapshot(item, position=position, page=page, list_name=list_name, movie=movie)
-            if snapshot.tmdb_id not in details:
+            if snapshot.tmdb_id in fresh:
+                snapshot = replace(snapshot, revenue=fresh[snapshot.tmdb_id])
+            elif snapshot.tmdb_id not in details:
                 bare.append(movie_from_list_item(item))
         except RecordError as exc:
             rejects.append(make_reject("tmdb", f"{list_name} item: {exc.reason}", item))

@@ -1,6 +1,9 @@
-"""Read-only questions the CLI asks of the database."""
+"""Read-only questions the CLI and the jobs ask of the database."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,3 +20,14 @@ async def table_counts(engine: AsyncEngine) -> dict[str, int]:
         for table in COUNTED_TABLES:
             counts[table.name] = int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
     return counts
+
+
+async def fresh_details(engine: AsyncEngine, ids: Sequence[int], since: datetime) -> dict[int, int | None]:
+    """Of ``ids``, the movies whose details were fetched at ``since`` or later, with their stored revenue."""
+    if not ids:
+        return {}
+    query = select(movies.c.tmdb_id, movies.c.revenue).where(
+        movies.c.tmdb_id.in_(list(ids)), movies.c.details_fetched_at >= since
+    )
+    async with engine.connect() as conn:
+        return {row.tmdb_id: row.revenue for row in (await conn.execute(query)).all()}

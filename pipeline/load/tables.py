@@ -128,6 +128,11 @@ movies = Table(
     Column("first_seen_at", UTCDateTime, nullable=False, comment="first run that saw the movie (UTC)"),
     Column("updated_at", UTCDateTime, nullable=False, comment="last update (UTC)"),
     Column("last_run_id", Integer, ForeignKey("runs.id"), comment="the run that last updated the row"),
+    Column(
+        "details_fetched_at",
+        UTCDateTime,
+        comment="when the details were last fetched (UTC); NULL: never (only a list item)",
+    ),
     comment="One row per movie: its latest state.",
 )
 

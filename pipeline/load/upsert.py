@@ -51,7 +51,8 @@ async def upsert_encoded_readings(writer: Writer, rows: Encoded) -> int:
 async def upsert_movies(
     writer: Writer, items: Sequence[Movie], run_id: int, now: datetime, *, details: bool = True
 ) -> int:
-    rows = [(*_MOVIE_FIELDS(m), details, now, now, run_id) for m in items]
+    fetched_at = now if details else None
+    rows = [(*_MOVIE_FIELDS(m), details, now, now, run_id, fetched_at) for m in items]
     if details:
         return await writer.write(writer.prepare(movies, keep=("first_seen_at",)), rows)
     # a bare list item must never overwrite what the details told us
@@ -87,7 +88,9 @@ def _check_order(table: Table, fields: Sequence[str], extra: Sequence[str], pref
 
 _MOVIE_NAMES = [f.name for f in dataclass_fields(Movie)]
 _MOVIE_FIELDS = attrgetter(*_MOVIE_NAMES)
-_check_order(movies, _MOVIE_NAMES, ("details_fetched", "first_seen_at", "updated_at", "last_run_id"))
+_check_order(
+    movies, _MOVIE_NAMES, ("details_fetched", "first_seen_at", "updated_at", "last_run_id", "details_fetched_at")
+)
 _SNAPSHOT_NAMES = [f.name for f in dataclass_fields(MovieSnapshot) if f.name not in ("tmdb_id", "list_name")]
 _SNAPSHOT_VALUES = attrgetter(*_SNAPSHOT_NAMES)
 _check_order(movie_snapshots, _SNAPSHOT_NAMES, (), prefix=("run_id", "tmdb_id", "list_name", "captured_at"))

@@ -54,10 +54,37 @@ async def test_cycle_twice_with_a_fixed_clock_is_idempotent(tmp_path: Path) -> N
         ("cycle", "manual", "success"), ("cycle", "manual", "success")
     ]  # fmt: skip
     assert query(tmp_path, "SELECT count(*) FROM movies WHERE details_fetched = 0") == [(0,)]
-    # requests: 17 provinces and 3 stations per cycle, every now-playing page and every movie's details
+    # requests: 17 provinces and 3 stations per cycle, every now-playing page; each movie's details once
+    # (sources.tmdb.details_ttl: the second cycle, within a day, reads the list only)
     assert requests["getCtprvnRltmMesureDnsty"] == 2 * 17
     assert requests["getMsrstnAcctoRltmMesureDnsty"] == 2 * 3
-    assert requests["movie"] == 2 * counts1["movies"]
+    assert requests["movie"] == counts1["movies"]
+    tmdb = [json.loads(d)["tmdb"]["counts"] for (d,) in query(tmp_path, "SELECT details FROM runs ORDER BY id")]
+    assert tmdb == [{"details_fetched": counts1["movies"], "details_skipped": 0},
+                    {"details_fetched": 0, "details_skipped": counts1["movies"]}]  # fmt: skip
+    # the second cycle's snapshots keep the revenue the details told, though they were not fetched again
+    assert query(tmp_path, "SELECT count(*) FROM movie_snapshots a JOIN movie_snapshots b USING (tmdb_id) "
+                           "WHERE a.run_id = 1 AND b.run_id = 2 AND a.revenue IS NOT b.revenue") == [(0,)]  # fmt: skip
+
+
+async def test_details_are_fetched_again_once_older_than_the_ttl(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, tmdb={"rate_limit": 40, "max_pages": 1, "details_ttl": "1h"})
+    async with simulated(settings, SimulatorState(clock=FIXED)) as (local, secrets, simulator):
+        await run_once(local, secrets, ["tmdb"])
+        listed = simulator.state.counters["movie"]
+        assert listed > 0
+        await run_once(local, secrets, ["tmdb"])
+        assert simulator.state.counters["movie"] == listed  # within the hour: no details request
+        with sqlite3.connect(tmp_path / "p.db") as conn:  # the details were fetched two hours ago
+            conn.execute("UPDATE movies SET details_fetched_at = datetime(details_fetched_at, '-2 hours')")
+        await run_once(local, secrets, ["tmdb"])
+        assert simulator.state.counters["movie"] == 2 * listed
+    every_run = settings_for(tmp_path / "zero", tmdb={"rate_limit": 40, "max_pages": 1, "details_ttl": 0})
+    (tmp_path / "zero").mkdir()
+    async with simulated(every_run, SimulatorState(clock=FIXED)) as (local, secrets, simulator):
+        await run_once(local, secrets, ["tmdb"])
+        await run_once(local, secrets, ["tmdb"])
+        assert simulator.state.counters["movie"] == 2 * listed  # details_ttl: 0 fetches every run
 
 
 async def test_series_and_times_are_utc_hour_ends(tmp_path: Path) -> None:
