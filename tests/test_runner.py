@@ -241,3 +241,33 @@ async def test_run_once_migrates_and_returns_the_table_counts(db_url: str) -> No
     assert counts["runs"] == 1 and counts["movies"] == 0
     assert counts["air_readings"] == report.jobs[0].rows["air_readings"] > 0
     assert counts["air_stations"] == len(STATIONS)
+
+
+async def test_a_page_that_stays_short_is_a_warning_of_the_run_with_its_counts(
+    db_url: str, writer: Writer, aiohttp_server: Any
+) -> None:
+    """A province page with fewer items than totalCount promises, twice: kept, and said in runs.details."""
+    from aiohttp import web
+
+    from pipeline.simulator import airkorea_data
+
+    station = airkorea_data.stations_by_sido()["세종"][0]
+    item = {"stationName": station.name, "sidoName": "세종", "dataTime": "2026-11-28 09:00", "pm10Value": "20"}
+    fetched: list[str] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        fetched.append(request.query["pageNo"])
+        body = {"totalCount": 3, "items": [item], "pageNo": 1, "numOfRows": 10}
+        return web.json_response({"response": {"body": body, "header": {"resultCode": "00", "resultMsg": "OK"}}})
+
+    app = web.Application()
+    app.router.add_get("/B552584/ArpltnInforInqireSvc/getCtprvnRltmMesureDnsty", handle)
+    server = await aiohttp_server(app)
+    settings = settings_for(db_url, {"sidos": ["세종"], "base_url": str(server.make_url("/B552584"))})
+    report = await run_jobs(settings, Secrets(data_go_api_key="k"), writer, ["airkorea_sido"])
+    assert fetched == ["1", "1"]  # fetched once more, still short
+    assert report.status == "success" and report.jobs[0].rows["air_readings"] == 1  # the row is kept
+    warning = (await run_row(db_url, report.run_id))["details"]["airkorea_sido"]["warnings"]
+    assert warning == [
+        "province 세종: page 1 held 1 of the 3 items its totalCount (3) promises, also when fetched again; kept what came"
+    ]

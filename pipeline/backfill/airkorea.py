@@ -61,6 +61,8 @@ async def _station(
     if not rows.complete:  # more rows than one page: take the careful paged path
         items: list[RawAirItem] = []
         async for page in airkorea_extract.fetch_station_pages(client, station, source, plan.window):
+            if page.shortfall:
+                log.warning("backfill: %s", page.describe_shortfall(f"station {station}"))
             items.extend(page.items)
         rows = await INLINE.parse(items, job)
     report.rows_fetched += rows.fetched

@@ -20,7 +20,7 @@ import math
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -147,6 +147,14 @@ class AirPage:
     total_count: int
     page_no: int
     num_of_rows: int
+    shortfall: int = 0  # items this page lacked of what totalCount promised, twice in a row (the rows are kept)
+
+    def describe_shortfall(self, what: str) -> str:
+        expected = len(self.items) + self.shortfall
+        return (
+            f"{what}: page {self.page_no} held {len(self.items)} of the {expected} items its totalCount "
+            f"({self.total_count}) promises, also when fetched again; kept what came"
+        )
 
 
 def _gateway_error(code: str, message: str, status: int, request: str) -> SourceError:
@@ -354,20 +362,39 @@ def make_client(
     )
 
 
+def _expected(total_count: int, page_no: int, num_of_rows: int) -> int:
+    """Items page ``page_no`` should hold if ``totalCount`` is right."""
+    return max(0, min(num_of_rows, total_count - (page_no - 1) * num_of_rows))
+
+
 async def _fetch_pages(
     client: SourceClient, operation: str, query: Callable[[int], dict[str, str]], num_of_rows: int
 ) -> AsyncIterator[AirPage]:
-    """All pages of one query, in order. ``totalCount`` is not always right, so an empty page also stops."""
+    """All pages of one query, in order; ``totalCount`` is trusted in neither direction.
+
+    Under-reported (0, or fewer than the items present: seen for 광주/전남), a full page still asks for the next
+    one. A page with fewer items than ``totalCount`` promises is fetched once more; if it stays short it is
+    yielded with its ``shortfall`` (the caller warns; the rows are kept) and paging goes on as far as
+    ``totalCount`` says. An empty page ends the query.
+    """
     page_no, last = 1, 1
     while page_no <= last:
         page: AirPage = await client.get(operation, query(page_no), operation)
+        expected = _expected(page.total_count, page_no, num_of_rows)
+        if len(page.items) < expected:
+            again: AirPage = await client.get(operation, query(page_no), operation)
+            page = again if len(again.items) >= len(page.items) else page
+            if len(page.items) < expected:
+                page = replace(page, shortfall=expected - len(page.items))
         if not page.items:
+            if page.shortfall:
+                yield page
             return
         yield page
         seen = (page_no - 1) * num_of_rows + len(page.items)
         if page.total_count >= seen:
             last = math.ceil(page.total_count / num_of_rows)
-        else:  # totalCount under-reports (seen for 광주/전남): a full page means there may be more
+        else:  # totalCount under-reports: a full page means there may be more
             last = page_no + 1 if len(page.items) >= num_of_rows else page_no
         page_no += 1
 

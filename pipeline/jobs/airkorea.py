@@ -161,6 +161,8 @@ async def collect_sido(ctx: RunContext, report: JobReport) -> None:
 
     async def one(sido: str) -> None:
         async for page in airkorea_extract.fetch_sido_pages(client, sido, settings):
+            if page.shortfall:
+                report.warnings.append(page.describe_shortfall(f"province {sido}"))
             await _store(ctx, report, page.items, None)
 
     await _each(report, settings.sidos, one)
@@ -174,6 +176,8 @@ async def collect_stations(ctx: RunContext, report: JobReport) -> None:
     async def one(station: str) -> None:
         received = 0
         async for page in airkorea_extract.fetch_station_pages(client, station, settings, ctx.data_term):
+            if page.shortfall:
+                report.warnings.append(page.describe_shortfall(f"station {station}"))
             received += len(page.items)
             await _store(ctx, report, page.items, station)
         if not received:

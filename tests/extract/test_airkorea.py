@@ -100,29 +100,40 @@ def page_body(items: list[dict[str, str]], total: int, page: int, rows: int) -> 
     }
 
 
-class FakeAirKorea:
-    """Serves ``pages[n]`` (items, totalCount) for pageNo n + 1; records every query."""
+Answer = tuple[int, int]  # (items, totalCount)
 
-    def __init__(self, pages: list[tuple[int, int]]) -> None:
+
+class FakeAirKorea:
+    """Serves ``pages[n]`` for pageNo n + 1 — an answer, or a list of answers for successive fetches of that
+    page (the last one repeats); records every query."""
+
+    def __init__(self, pages: list[Answer | list[Answer]]) -> None:
         self.pages = pages
         self.queries: list[dict[str, str]] = []
+        self.fetched: dict[int, int] = {}
 
     async def handle(self, request: web.Request) -> web.Response:
         self.queries.append(dict(request.query))
         page, rows = int(request.query["pageNo"]), int(request.query["numOfRows"])
-        count, total = self.pages[page - 1] if page <= len(self.pages) else (0, 0)
+        answers = self.pages[page - 1] if page <= len(self.pages) else (0, 0)
+        attempt = self.fetched[page] = self.fetched.get(page, 0) + 1
+        count, total = answers[min(attempt, len(answers)) - 1] if isinstance(answers, list) else answers
         items = [{"stationName": f"s{page}-{i}", "dataTime": "2026-11-28 09:00"} for i in range(count)]
         return web.json_response(page_body(items, total, page, rows))
 
 
-async def fetch_all(fake: FakeAirKorea, server: AiohttpServer, rows: int, sido: str = "서울") -> list[int]:
+async def fetch_pages(fake: FakeAirKorea, server: AiohttpServer, rows: int, sido: str = "서울") -> list[ak.AirPage]:
     app = web.Application()
     app.router.add_get(f"/B552584/{ak.SERVICE}/{ak.SIDO_OPERATION}", fake.handle)
     test_server = await server(app)
     settings = AirKoreaSettings(base_url=str(test_server.make_url("/B552584")), num_of_rows=rows, rate_limit=50)
     async with make_session() as session:
         client = ak.make_client(session, settings, Secrets(data_go_api_key="k+ey/="))
-        return [len(page.items) async for page in ak.fetch_sido_pages(client, sido, settings)]
+        return [page async for page in ak.fetch_sido_pages(client, sido, settings)]
+
+
+async def fetch_all(fake: FakeAirKorea, server: AiohttpServer, rows: int, sido: str = "서울") -> list[int]:
+    return [len(page.items) for page in await fetch_pages(fake, server, rows, sido)]
 
 
 @pytest.mark.parametrize(
@@ -132,15 +143,50 @@ async def fetch_all(fake: FakeAirKorea, server: AiohttpServer, rows: int, sido: 
         pytest.param([(2, 5), (2, 5), (1, 5)], 2, [2, 2, 1], 3, id="totalCount pages"),
         pytest.param([(2, 0), (2, 0), (1, 0)], 2, [2, 2, 1], 3, id="totalCount 0: full pages go on"),
         pytest.param([(2, 3), (2, 3), (0, 3)], 2, [2, 2], 3, id="under-reported: a full second page asks a third"),
-        pytest.param([(2, 6), (0, 6)], 2, [2], 2, id="an empty page stops before totalCount"),
+        pytest.param([(2, 6), (0, 6)], 2, [2, 0], 3, id="an empty page before totalCount: fetched again, then stops"),
         pytest.param([(0, 0)], 10, [], 1, id="nothing"),
     ],
 )
 async def test_pages_follow_total_count_and_stop_at_an_empty_or_short_page(
-    pages: list[tuple[int, int]], rows: int, fetched: list[int], requests: int, aiohttp_server: AiohttpServer
+    pages: list[Answer | list[Answer]], rows: int, fetched: list[int], requests: int, aiohttp_server: AiohttpServer
 ) -> None:
     fake = FakeAirKorea(pages)
     assert await fetch_all(fake, aiohttp_server, rows) == fetched
     assert len(fake.queries) == requests
-    assert [q["pageNo"] for q in fake.queries] == [str(n) for n in range(1, requests + 1)]
+    assert [q["pageNo"] for q in fake.queries] == sorted(q["pageNo"] for q in fake.queries)
     assert fake.queries[0] == {**ak.sido_query("서울", ver="1.5", rows=rows), "serviceKey": "k+ey/="}
+
+
+async def test_a_short_page_is_fetched_once_more_and_the_fuller_answer_kept(aiohttp_server: AiohttpServer) -> None:
+    fake = FakeAirKorea([(3, 7), [(1, 7), (3, 7)], (1, 7)])  # page 2 is short the first time only
+    pages = await fetch_pages(fake, aiohttp_server, 3)
+    assert [len(p.items) for p in pages] == [3, 3, 1] and [p.shortfall for p in pages] == [0, 0, 0]
+    assert [q["pageNo"] for q in fake.queries] == ["1", "2", "2", "3"]
+
+
+async def test_a_page_that_stays_short_is_kept_with_its_shortfall_and_paging_goes_on(
+    aiohttp_server: AiohttpServer,
+) -> None:
+    fake = FakeAirKorea([(3, 8), (1, 8), (2, 8)])  # page 2 holds 1 of 3, twice
+    pages = await fetch_pages(fake, aiohttp_server, 3)
+    assert [(len(p.items), p.shortfall) for p in pages] == [(3, 0), (1, 2), (2, 0)]
+    assert [q["pageNo"] for q in fake.queries] == ["1", "2", "2", "3"]
+    assert pages[1].describe_shortfall("province 서울") == (
+        "province 서울: page 2 held 1 of the 3 items its totalCount (8) promises, also when fetched again; "
+        "kept what came"
+    )
+
+
+async def test_items_given_as_an_empty_string_are_an_empty_page(aiohttp_server: AiohttpServer) -> None:
+    async def handle(request: web.Request) -> web.Response:
+        body = page_body([], 0, 1, 10)
+        body["response"]["body"]["items"] = ""  # type: ignore[index]
+        return web.json_response(body)
+
+    app = web.Application()
+    app.router.add_get(f"/B552584/{ak.SERVICE}/{ak.SIDO_OPERATION}", handle)
+    server = await aiohttp_server(app)
+    settings = AirKoreaSettings(base_url=str(server.make_url("/B552584")), rate_limit=50)
+    async with make_session() as session:
+        client = ak.make_client(session, settings, Secrets(data_go_api_key="k"))
+        assert [page async for page in ak.fetch_sido_pages(client, "세종", settings)] == []
