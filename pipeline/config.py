@@ -111,7 +111,7 @@ class TmdbSettings(SourceSettings):
 
 class AirKoreaSettings(SourceSettings):
     base_url: str = DEFAULT_AIRKOREA_BASE_URL
-    sidos: tuple[Sido, ...] = SIDOS
+    sidos: tuple[Sido, ...] = (NATIONWIDE,)  # one call for the country; the provinces are the fallback
     stations: tuple[Annotated[str, Field(min_length=1, max_length=64)], ...] = ("종로구", "중구", "강남구")
     data_term: DataTerm = "DAILY"
     ver: AirKoreaVersion = "1.5"

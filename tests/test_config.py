@@ -15,7 +15,8 @@ def test_shipped_config_is_valid_and_matches_the_documented_keys() -> None:
     settings = load_settings(ROOT / "config.yaml", env={})
     assert settings.database.url == "sqlite+aiosqlite:///data/pipeline.db"
     assert settings.sources.tmdb.language == "ko-KR" and settings.sources.tmdb.region == "KR"
-    assert settings.sources.airkorea.sidos == SIDOS
+    assert settings.sources.airkorea.sidos == ("전국",)  # one call for the country; SIDOS are the fallback
+    assert len(SIDOS) == 17
     assert settings.sources.airkorea.stations == ("종로구", "중구", "강남구")
 
 

@@ -22,7 +22,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import orjson
 
@@ -51,7 +51,7 @@ PUBLISH_DELAY = timedelta(minutes=15)
 #: the largest ``numOfRows`` the API takes: a 3MONTH series (~2,200 rows) fits one call
 MAX_ROWS_PER_PAGE = 10_000
 #: the ``sidoName`` that lists every station of the country in one answer
-NATIONWIDE = "전국"
+NATIONWIDE: Final = "전국"
 #: upper bounds of the stations a province answer lists (전국: the whole country), for planning calls
 PROVINCE_STATIONS = 150
 NATIONWIDE_STATIONS = 700

@@ -14,20 +14,24 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from pipeline.config import AirKoreaSettings, DataTerm, Settings
-from pipeline.errors import BadRequestError, SourceError
+from pipeline.config import SIDOS, AirKoreaSettings, DataTerm, Settings
+from pipeline.errors import AuthError, BadRequestError, QuotaError, SourceError
 from pipeline.extract import airkorea as airkorea_extract
 from pipeline.jobs.context import JobReport, RunContext
+from pipeline.load.queries import station_count
 from pipeline.load.rows import Encoded, RowCodec, encode_readings
 from pipeline.load.tables import air_readings
 from pipeline.load.upsert import insert_rejects, upsert_air_stations, upsert_encoded_readings
 from pipeline.load.writer import Writer
 from pipeline.transform.airkorea import AirStation, RawAirItem, to_air_batch
 from pipeline.transform.common import Reject
+
+if TYPE_CHECKING:
+    from pipeline.extract.http import SourceClient
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +48,7 @@ class PageJob:
     now: datetime
     station: str | None = None  # names the station when the items do not (msrstn, ver < 1.4)
     keep: tuple[datetime, datetime] | None = None  # first and last hour (ends, UTC) to keep; None: every one
+    sido: str | None = None  # the province asked for: stations whose items omit sidoName are in it
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +77,12 @@ def page_rows(body: bytes | Sequence[RawAirItem], job: PageJob) -> PageRows:
     batch = to_air_batch(items, station_name=job.station)
     inside = batch if job.keep is None else batch.between(*job.keep)
     rows = encode_readings(job.codec, inside, job.run_id, job.now)
+    stations = batch.stations
+    if job.sido is not None and job.sido != airkorea_extract.NATIONWIDE:  # older answers omit sidoName
+        stations = [s if s.sido_name else replace(s, sido_name=job.sido) for s in stations]
     return PageRows(
         rows=rows,
-        stations=batch.stations,
+        stations=stations,
         rejects=batch.rejects,
         fetched=len(items),
         out_of_range=len(batch) - len(inside),
@@ -127,8 +135,10 @@ def reading_codec(writer: Writer) -> RowCodec:
 # --- the daemon's jobs ------------------------------------------------------------------------------------------
 
 
-async def _store(ctx: RunContext, report: JobReport, items: Sequence[RawAirItem], station: str | None) -> None:
-    job = PageJob(reading_codec(ctx.writer), ctx.run_id, datetime.now(UTC), station)
+async def _store(
+    ctx: RunContext, report: JobReport, items: Sequence[RawAirItem], station: str | None, sido: str | None = None
+) -> None:
+    job = PageJob(reading_codec(ctx.writer), ctx.run_id, datetime.now(UTC), station, sido=sido)
     rows = await (ctx.parser or INLINE).parse(items, job)
     report.fetched += rows.fetched
     written = await write_page(ctx.writer, rows, ctx.run_id)
@@ -154,8 +164,17 @@ async def _each(report: JobReport, names: Sequence[str], work: Callable[[str], A
         report.status = "failed"
 
 
+#: a 전국 answer holding fewer than this share of the stations already known is not trusted
+NATIONWIDE_MIN_SHARE = 0.8
+
+
 async def collect_sido(ctx: RunContext, report: JobReport) -> None:
-    """``airkorea_sido``: the newest hour of every station of each configured province."""
+    """``airkorea_sido``: the newest hour of every station of each configured province.
+
+    ``sidos: [전국]`` (the default) is one call for the whole country. When that answer is an error, empty, or
+    holds far fewer stations than are known (:data:`NATIONWIDE_MIN_SHARE`), the same run polls the 17
+    provinces instead, and says so (a warning and ``counts.nationwide_fallback`` in ``runs.details``).
+    """
     settings = ctx.settings.sources.airkorea
     client = ctx.clients["airkorea"]
 
@@ -163,9 +182,45 @@ async def collect_sido(ctx: RunContext, report: JobReport) -> None:
         async for page in airkorea_extract.fetch_sido_pages(client, sido, settings):
             if page.shortfall:
                 report.warnings.append(page.describe_shortfall(f"province {sido}"))
-            await _store(ctx, report, page.items, None)
+            await _store(ctx, report, page.items, None, sido)
 
-    await _each(report, settings.sidos, one)
+    if settings.sidos != (airkorea_extract.NATIONWIDE,):
+        await _each(report, settings.sidos, one)
+        return
+    reason = await _nationwide(ctx, report, client, settings)
+    if reason is None:
+        return
+    report.warnings.append(f"{reason}: fell back to the {len(SIDOS)} provinces")
+    report.counts["nationwide_fallback"] += 1
+    log.warning("airkorea_sido: %s: falling back to the %d provinces", reason, len(SIDOS))
+    await ctx.ledger.check_plan(
+        {airkorea_extract.SIDO_OPERATION: airkorea_extract.sido_calls(SIDOS, settings.num_of_rows)}
+    )
+    await _each(report, SIDOS, one)
+
+
+async def _nationwide(
+    ctx: RunContext, report: JobReport, client: SourceClient, settings: AirKoreaSettings
+) -> str | None:
+    """Poll 전국 and store it; or, without storing anything, why it cannot be trusted."""
+    nationwide = airkorea_extract.NATIONWIDE
+    known = await station_count(ctx.writer.engine)
+    try:
+        pages = [page async for page in airkorea_extract.fetch_sido_pages(client, nationwide, settings)]
+    except (AuthError, QuotaError):  # the provinces would be refused too
+        raise
+    except SourceError as exc:
+        return f"the {nationwide} answer failed ({exc})"
+    stations = len({item.get("stationName") for page in pages for item in page.items})
+    if not stations:
+        return f"the {nationwide} answer was empty"
+    if stations < NATIONWIDE_MIN_SHARE * known:
+        return f"the {nationwide} answer held {stations} stations of the {known} known"
+    for page in pages:
+        if page.shortfall:
+            report.warnings.append(page.describe_shortfall(f"province {nationwide}"))
+        await _store(ctx, report, page.items, None, nationwide)
+    return None
 
 
 async def collect_stations(ctx: RunContext, report: JobReport) -> None:

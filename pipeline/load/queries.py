@@ -31,3 +31,9 @@ async def fresh_details(engine: AsyncEngine, ids: Sequence[int], since: datetime
     )
     async with engine.connect() as conn:
         return {row.tmdb_id: row.revenue for row in (await conn.execute(query)).all()}
+
+
+async def station_count(engine: AsyncEngine) -> int:
+    """How many stations the collection knows."""
+    async with engine.connect() as conn:
+        return int((await conn.execute(select(func.count()).select_from(air_stations))).scalar_one())

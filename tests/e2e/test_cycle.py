@@ -54,9 +54,9 @@ async def test_cycle_twice_with_a_fixed_clock_is_idempotent(tmp_path: Path) -> N
         ("cycle", "manual", "success"), ("cycle", "manual", "success")
     ]  # fmt: skip
     assert query(tmp_path, "SELECT count(*) FROM movies WHERE details_fetched = 0") == [(0,)]
-    # requests: 17 provinces and 3 stations per cycle, every now-playing page; each movie's details once
+    # requests: one nationwide call and 3 stations per cycle, every now-playing page; each movie's details once
     # (sources.tmdb.details_ttl: the second cycle, within a day, reads the list only)
-    assert requests["getCtprvnRltmMesureDnsty"] == 2 * 17
+    assert requests["getCtprvnRltmMesureDnsty"] == 2 * 1
     assert requests["getMsrstnAcctoRltmMesureDnsty"] == 2 * 3
     assert requests["movie"] == counts1["movies"]
     tmdb = [json.loads(d)["tmdb"]["counts"] for (d,) in query(tmp_path, "SELECT details FROM runs ORDER BY id")]

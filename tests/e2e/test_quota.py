@@ -7,7 +7,7 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.config import parse_settings
+from pipeline.config import SIDOS, parse_settings
 from pipeline.load.db import create_engine, migrate
 from pipeline.load.writer import Writer
 from pipeline.offline import simulated
@@ -19,8 +19,8 @@ OP = "getCtprvnRltmMesureDnsty"
 
 async def test_quota_stop_pause_and_resume_after_kst_midnight(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'q.db'}"
-    settings = parse_settings({"database": {"url": url}, "sources": {"tmdb": {"enabled": False},
-                                                                       "airkorea": {"rate_limit": 50}}})  # fmt: skip
+    airkorea = {"rate_limit": 50, "sidos": list(SIDOS)}  # the 17 provinces: a call each
+    settings = parse_settings({"database": {"url": url}, "sources": {"tmdb": {"enabled": False}, "airkorea": airkorea}})
     state = SimulatorState(clock=datetime(2026, 11, 28, 3, 30, tzinfo=UTC))  # 12:30 KST
     state.daily_quota[OP] = 20  # the API's real limit here; our ledger allows 500 and learns from code 22
     now = [state.clock]

@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 from pytest_aiohttp import AiohttpServer
 
-from pipeline.config import AirKoreaSettings, parse_settings
+from pipeline.config import SIDOS, AirKoreaSettings, parse_settings
 from pipeline.extract import airkorea as ak
 from pipeline.extract.http import make_session
 from pipeline.keys import Secrets
@@ -71,7 +71,8 @@ def test_queries_name_every_parameter_the_api_takes() -> None:
 
 def test_call_planning_follows_pages_and_windows() -> None:
     settings = parse_settings({}).sources.airkorea
-    assert ak.sido_calls(settings.sidos, 1000) == 17
+    assert ak.sido_calls(SIDOS, 1000) == 17
+    assert ak.sido_calls(settings.sidos, 1000) == 1  # the default: 전국
     assert ak.sido_calls(["전국"], 1000) == 1
     assert ak.sido_calls(["서울"], 100) == 2
     assert ak.station_calls(3, "DAILY", 1000) == 3

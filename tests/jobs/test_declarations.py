@@ -8,7 +8,7 @@ from typing import Any, get_args
 
 import pytest
 
-from pipeline.config import JobName, Settings, parse_settings
+from pipeline.config import SIDOS, JobName, Settings, parse_settings
 from pipeline.errors import ConfigError
 from pipeline.jobs import JOB_NAMES, JOBS, enabled_jobs
 from pipeline.jobs import airkorea as airkorea_jobs
@@ -105,13 +105,14 @@ def test_tmdb_plans_no_calls(data_term: Any) -> None:
 @pytest.mark.parametrize(
     ("airkorea", "calls"),
     [
-        pytest.param({}, 17, id="17 provinces, one page each"),
+        pytest.param({}, 1, id="the default: 전국, one page"),
+        pytest.param({"sidos": list(SIDOS)}, 17, id="17 provinces, one page each"),
         pytest.param({"sidos": ["서울"]}, 1, id="one province"),
         pytest.param({"sidos": ["서울", "부산"], "num_of_rows": 100}, 4, id="150 stations at 100 a page: 2 pages each"),
         pytest.param({"sidos": ["서울"], "num_of_rows": 150}, 1, id="150 stations fit one page of 150"),
         pytest.param({"sidos": ["전국"]}, 1, id="nationwide in one page of 1000"),
         pytest.param({"sidos": ["전국"], "num_of_rows": 100}, 7, id="nationwide: 700 stations at 100 a page"),
-        pytest.param({"num_of_rows": 1}, 17 * 150, id="a page per station"),
+        pytest.param({"sidos": list(SIDOS), "num_of_rows": 1}, 17 * 150, id="a page per station"),
     ],
 )
 def test_the_sido_job_plans_one_call_per_province_page(airkorea: dict[str, Any], calls: int) -> None:
