@@ -85,3 +85,17 @@ def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     if backend == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+async def writer(db_url: str) -> Any:
+    """The process's writer on a freshly migrated database of each backend (tests/load overrides the chunk size)."""
+    from pipeline.load.db import create_engine, migrate
+    from pipeline.load.writer import Writer
+
+    await migrate(db_url)
+    engine = create_engine(db_url)
+    try:
+        yield Writer(engine)
+    finally:
+        await engine.dispose()

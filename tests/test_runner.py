@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +15,6 @@ from pipeline.config import SIDOS as ALL_SIDOS
 from pipeline.config import Settings, parse_settings
 from pipeline.jobs import JOB_NAMES
 from pipeline.keys import Secrets
-from pipeline.load.db import create_engine, migrate
 from pipeline.load.runs import RunTotals
 from pipeline.load.writer import Writer
 from pipeline.offline import simulated
@@ -41,16 +39,6 @@ def settings_for(url: str, airkorea: dict[str, Any] | None = None, schedule: dic
     if schedule:
         data["schedule"] = {"jobs": schedule}
     return parse_settings(data)
-
-
-@pytest.fixture
-async def writer(db_url: str) -> AsyncIterator[Writer]:
-    await migrate(db_url)
-    engine = create_engine(db_url)
-    try:
-        yield Writer(engine)
-    finally:
-        await engine.dispose()
 
 
 async def run_row(url: str, run_id: int) -> dict[str, Any]:

@@ -4,17 +4,14 @@ fallback when that answer fails, is empty or holds far fewer stations than are k
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from aiohttp import web
 
 from pipeline.config import SIDOS, parse_settings
 from pipeline.jobs.airkorea import NATIONWIDE_MIN_SHARE
 from pipeline.keys import Secrets
-from pipeline.load.db import create_engine, migrate
 from pipeline.load.upsert import upsert_air_stations
 from pipeline.load.writer import Writer
 from pipeline.offline import simulated
@@ -25,16 +22,6 @@ from tests.backends import fetch_async
 
 FIXED = datetime(2026, 11, 28, 0, 30, tzinfo=UTC)
 SIDO = "getCtprvnRltmMesureDnsty"
-
-
-@pytest.fixture
-async def writer(db_url: str) -> AsyncIterator[Writer]:
-    await migrate(db_url)
-    engine = create_engine(db_url)
-    try:
-        yield Writer(engine)
-    finally:
-        await engine.dispose()
 
 
 def settings_for(url: str, **airkorea: Any) -> Any:
