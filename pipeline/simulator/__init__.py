@@ -14,6 +14,7 @@ from pipeline.simulator.state import (
     SIM_TMDB_API_KEY,
     SIM_TMDB_READ_TOKEN,
     Fault,
+    Quirks,
     SimulatorState,
 )
 
@@ -23,6 +24,7 @@ __all__ = [
     "SIM_TMDB_API_KEY",
     "SIM_TMDB_READ_TOKEN",
     "Fault",
+    "Quirks",
     "Simulator",
     "SimulatorState",
     "create_app",

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Final, Literal, cast
 
 from aiohttp import web
 
 from pipeline.simulator import airkorea_data
 from pipeline.simulator.faults import DATA_GO_JSON_CONTENT_TYPE, DATA_GO_XML_CONTENT_TYPE, gateway_response
-from pipeline.simulator.state import SimulatorState
+from pipeline.simulator.state import Quirks, SimulatorState
+
+_NO_QUIRKS: Final = Quirks()
 
 DEFAULT_ROWS: Final = 10
 DEFAULT_PAGE: Final = 1
@@ -122,6 +125,36 @@ def ctprvn_body(fmt: Format, sido: str, index: int, ver: int, page: int, per_pag
     return render_body(fmt, total, rows, True, ver, page, per_page)
 
 
+def _quirky_ctprvn_body(
+    fmt: Format, sido: str, index: int, ver: int, page: int, per_page: int, quirks: Quirks
+) -> bytes:
+    """:func:`ctprvn_body` with the quirks that are switched on (the plain one is pinned to a reference)."""
+    skip = frozenset(name for name, hour in quirks.missing if airkorea_data.hour_index(hour) == index)
+    total, rows = airkorea_data.ctprvn_rows(sido, index, ver, page, per_page, fmt, skip)
+    if quirks.short_answers > 0 and rows:
+        quirks.short_answers -= 1
+        rows = rows[: len(rows) - max(1, len(rows) // 3)]
+    if quirks.under_report_total:
+        total = 0
+    return _empty_items(fmt, render_body(fmt, total, rows, True, ver, page, per_page), quirks)
+
+
+def _empty_items(fmt: Format, body: bytes, quirks: Quirks) -> bytes:
+    if quirks.items_as_string and fmt == "json":
+        return body.replace(b'"items":[]', b'"items":""', 1)
+    return body
+
+
+def _newest(state: SimulatorState) -> int:
+    """The newest published hour, held back while a late hour is not published yet."""
+    now = state.now()
+    newest = airkorea_data.newest_hour(now)
+    for hour, minutes in state.quirks.late_hours.items():
+        if airkorea_data.hour_index(hour) == newest and now < hour + timedelta(minutes=minutes):
+            return newest - 1
+    return newest
+
+
 def msrstn_body(
     fmt: Format, station: airkorea_data.Station, newest: int, hours: int, ver: int, page: int, per_page: int
 ) -> bytes:
@@ -166,8 +199,10 @@ async def ctprvn(request: web.Request, state: SimulatorState) -> web.StreamRespo
     if not sido:
         return gateway_response("11")
     ver = airkorea_data.parse_ver(request.query.get("ver"))
-    newest = airkorea_data.newest_hour(state.now())
-    return _response(fmt, ctprvn_body(fmt, sido, newest, ver, page, rows))
+    newest, quirks = _newest(state), state.quirks
+    if quirks == _NO_QUIRKS:
+        return _response(fmt, ctprvn_body(fmt, sido, newest, ver, page, rows))
+    return _response(fmt, _quirky_ctprvn_body(fmt, sido, newest, ver, page, rows, quirks))
 
 
 async def msrstn(request: web.Request, state: SimulatorState) -> web.StreamResponse:
@@ -185,9 +220,8 @@ async def msrstn(request: web.Request, state: SimulatorState) -> web.StreamRespo
     ver = airkorea_data.parse_ver(request.query.get("ver"))
     station = airkorea_data.stations_by_name().get(name)
     if station is None:
-        return _response(fmt, render_body(fmt, 0, [], False, ver, page, rows))
-    newest = airkorea_data.newest_hour(state.now())
-    return _response(fmt, msrstn_body(fmt, station, newest, hours, ver, page, rows))
+        return _response(fmt, _empty_items(fmt, render_body(fmt, 0, [], False, ver, page, rows), state.quirks))
+    return _response(fmt, msrstn_body(fmt, station, _newest(state), hours, ver, page, rows))
 
 
 async def unknown_operation(request: web.Request) -> web.StreamResponse:

@@ -793,10 +793,13 @@ def page_bounds(total: int, page: int, rows: int) -> tuple[int, int]:
 
 
 def ctprvn_rows(
-    sido: str, index: int, ver: int, page: int, rows: int, fmt: TextFormat = "raw"
+    sido: str, index: int, ver: int, page: int, rows: int, fmt: TextFormat = "raw", skip: frozenset[str] = frozenset()
 ) -> tuple[int, list[Row]]:
-    """``(totalCount, rows)`` of one ``getCtprvnRltmMesureDnsty`` page at hour ``index``."""
+    """``(totalCount, rows)`` of one ``getCtprvnRltmMesureDnsty`` page at hour ``index``, without the stations
+    named in ``skip``."""
     ordered = _ctprvn_order(sido, index)
+    if skip:
+        ordered = tuple(s for s in ordered if s.name not in skip)
     start, stop = page_bounds(len(ordered), page, rows)
     params = _all_station_params()
     factors = [hour_factors(sido_index, index) for sido_index in range(len(SIDOS))]

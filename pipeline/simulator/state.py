@@ -65,6 +65,19 @@ class Fault:
 
 
 @dataclass(slots=True)
+class Quirks:
+    """Real AirKorea answers that a client must not trust, all off by default (airkorea.md: recorded bodies of
+    other projects). Hours are given by their end (an aware datetime, as ``dataTime`` labels them)."""
+
+    under_report_total: bool = False  # province answers say totalCount 0, whatever they hold
+    short_answers: int = 0  # the next N province answers hold a third fewer items than their totalCount
+    items_as_string: bool = False  # an empty answer writes "items": "" (JSON)
+    late_hours: dict[datetime, int] = field(default_factory=dict)  # hour → minutes past it that it is published
+    missing: set[tuple[str, datetime]] = field(default_factory=set)  # (station, hour): absent from its province's
+    # answer for that hour, though present in its own series
+
+
+@dataclass(slots=True)
 class SimulatorState:
     tmdb_api_key: str = SIM_TMDB_API_KEY
     tmdb_read_token: str = SIM_TMDB_READ_TOKEN
@@ -76,6 +89,7 @@ class SimulatorState:
     peak_in_flight: collections.Counter[str] = field(default_factory=collections.Counter)  # the most at once
     faults: list[Fault] = field(default_factory=list)
     daily_quota: dict[str, int] = field(default_factory=dict)
+    quirks: Quirks = field(default_factory=Quirks)
     quota_used: collections.Counter[tuple[str, date]] = field(default_factory=collections.Counter)
 
     def now(self) -> datetime:

@@ -107,3 +107,28 @@ async def test_an_empty_nationwide_answer_falls_back_and_items_without_a_provinc
     ]
     rows = await fetch_async(db_url, "SELECT station_name, sido_name FROM air_stations ORDER BY station_name")
     assert sorted(rows) == sorted((f"{sido}-1", sido) for sido in SIDOS)
+
+
+async def test_the_simulators_quirks_through_the_province_job(db_url: str, writer: Writer) -> None:
+    """A short answer is fetched again and kept whole; an under-reported totalCount loses nothing; both at once
+    cannot be seen in the answer, and the known stations catch it."""
+    state = SimulatorState(clock=FIXED)
+    async with simulated(settings_for(db_url), state) as (local, secrets, sim):
+
+        async def run() -> tuple[Any, int]:
+            sim.state.counters.clear()
+            report = await run_jobs(local, secrets, writer, ["airkorea_sido"])
+            return report.jobs[0], sim.state.counters[SIDO]
+
+        first, _ = await run()
+        everyone = first.rows["air_readings"]
+        state.quirks.short_answers = 1
+        job, calls = await run()
+        assert (calls, job.rows["air_readings"], job.warnings) == (2, everyone, [])  # short, then whole
+        state.quirks.under_report_total = True
+        job, calls = await run()
+        assert (calls, job.rows["air_readings"], job.warnings) == (1, everyone, [])  # totalCount 0, all kept
+        state.quirks.short_answers = 1
+        job, calls = await run()  # totalCount 0 and a third missing: the answer looks complete
+        assert calls == 1 + len(SIDOS) and job.counts["nationwide_fallback"] == 1
+        assert job.rows["air_readings"] == everyone
