@@ -169,7 +169,3 @@ def prepare_upsert(table: Table, options: UpsertOptions, dialect: Dialect) -> Pr
     form: Form = "sqlite" if dialect.name == "sqlite" else "asyncpg"
     bulk = BulkUpsert.for_upsert(table, options, dialect) if dialect.name == "postgresql" else None
     return Prepared(statement, options, RowCodec.for_table(table, form), str(compiled), bulk)
-
-
-def options_for(table: Table, keep: Sequence[str], coalesce: Sequence[str], do_nothing: bool) -> UpsertOptions:
-    return UpsertOptions(table.name, tuple(keep), tuple(coalesce), do_nothing)
