@@ -172,15 +172,22 @@ def _gateway_error(code: str, message: str, status: int, request: str) -> Source
 _CODE_NAME = re.compile(r"^[A-Z][A-Z0-9_]+$")
 
 
-def _gateway_message(err_msg: object, auth_msg: object) -> str:
-    """The gateway's own words: its code name (``SERVICE_KEY_IS_NOT_REGISTERED_ERROR``) and, when there is
-    one, its sentence. XML bodies put the name in ``returnAuthMsg`` (``errMsg`` is ``SERVICE ERROR``); the
-    JSON envelope under HTTP 401/403 puts it in ``errMsg`` and a Korean sentence in ``returnAuthMsg``."""
-    given = (str(t).strip() for t in (auth_msg, err_msg) if t is not None)
+def _gateway_fields(header: Mapping[str, Any]) -> tuple[str, str]:
+    """``(code, message)`` of a gateway envelope's ``cmmMsgHeader`` (from XML or JSON), made printable.
+
+    The message is the gateway's own words: its code name (``SERVICE_KEY_IS_NOT_REGISTERED_ERROR``) and, when
+    there is one, its sentence. XML bodies put the name in ``returnAuthMsg`` (``errMsg`` is ``SERVICE ERROR``);
+    the JSON envelope under HTTP 401/403 puts it in ``errMsg`` and a Korean sentence in ``returnAuthMsg``."""
+    code = printable(str(header.get("returnReasonCode") or "??").strip())
+    given = (str(t).strip() for t in (header.get("returnAuthMsg"), header.get("errMsg")) if t is not None)
     texts = [printable(t) for t in given if t and t != "SERVICE ERROR"]
     names = [t for t in texts if _CODE_NAME.match(t)]
     words = [t for t in texts if t not in names]
-    return ": ".join(filter(None, (" ".join(names), " ".join(words))))
+    return code, ": ".join(filter(None, (" ".join(names), " ".join(words))))
+
+
+def _xml_header(root: ET.Element) -> dict[str, str | None]:
+    return {child.tag: child.text for child in root.iterfind("cmmMsgHeader/*")}
 
 
 def _envelope(raw: bytes) -> tuple[str, str] | None:
@@ -191,7 +198,7 @@ def _envelope(raw: bytes) -> tuple[str, str] | None:
             root = ET.fromstring(text)  # noqa: S314 - a trusted API's small body, no entities expanded
             if root.tag != "OpenAPI_ServiceResponse":
                 return None
-            header: Any = {child.tag: child.text for child in root.iterfind("cmmMsgHeader/*")}
+            header: Any = _xml_header(root)
         else:
             body = orjson.loads(text)
             header = body.get("OpenAPI_ServiceResponse", {}).get("cmmMsgHeader") if isinstance(body, dict) else None
@@ -199,8 +206,7 @@ def _envelope(raw: bytes) -> tuple[str, str] | None:
                 return None
     except (ET.ParseError, orjson.JSONDecodeError, AttributeError):
         return None
-    code = printable(str(header.get("returnReasonCode") or "??").strip())
-    return code, _gateway_message(header.get("errMsg"), header.get("returnAuthMsg"))
+    return _gateway_fields(header)
 
 
 def _items(raw: Any) -> list[RawAirItem]:
@@ -262,8 +268,7 @@ def _parse_xml(raw: bytes, status: int, request: str) -> AirPage:
             status=status,
         ) from None
     if root.tag == "OpenAPI_ServiceResponse":
-        code = printable((root.findtext("cmmMsgHeader/returnReasonCode") or "??").strip())
-        message = _gateway_message(root.findtext("cmmMsgHeader/errMsg"), root.findtext("cmmMsgHeader/returnAuthMsg"))
+        code, message = _gateway_fields(_xml_header(root))
         raise _gateway_error(code, message, status, request)
     if root.tag == "response":
         return _page_from_xml(root, status, request)
@@ -299,8 +304,7 @@ def classify(status: int, headers: Mapping[str, str], raw: bytes | str, request:
     gateway = body.get("OpenAPI_ServiceResponse")
     if isinstance(gateway, dict):
         header = gateway.get("cmmMsgHeader") or {}
-        code = printable(str(header.get("returnReasonCode") or "??").strip())
-        message = _gateway_message(header.get("errMsg"), header.get("returnAuthMsg"))
+        code, message = _gateway_fields(header)
         raise _gateway_error(code, message, status, request)
     response = body.get("response")
     if not isinstance(response, dict):
