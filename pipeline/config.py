@@ -112,8 +112,13 @@ class TmdbSettings(SourceSettings):
 class AirKoreaSettings(SourceSettings):
     base_url: str = DEFAULT_AIRKOREA_BASE_URL
     sidos: tuple[Sido, ...] = (NATIONWIDE,)  # one call for the country; the provinces are the fallback
-    stations: tuple[Annotated[str, Field(min_length=1, max_length=64)], ...] = ("종로구", "중구", "강남구")
+    stations: tuple[Annotated[str, Field(min_length=1, max_length=64)], ...] = ()
+    """Watch-list: stations whose series is fetched every run of the station job, holes or not."""
     data_term: DataTerm = "DAILY"
+    heal_budget: Annotated[int, Field(ge=0, le=10_000)] = 24
+    """Station-series calls per KST day that self-healing may spend on holes (0 turns healing off)."""
+    late_poll: Annotated[Duration, Field(le=3600)] = 600.0
+    """When a poll finds the newest hour not yet published, poll again this long after (0: do not)."""
     ver: AirKoreaVersion = "1.5"
     num_of_rows: Annotated[int, Field(ge=1, le=MAX_ROWS_PER_PAGE)] = 1000
     concurrency: Annotated[int, Field(ge=1, le=16)] = 4
@@ -253,16 +258,6 @@ class Settings(_Model):
     database: DatabaseSettings = DatabaseSettings()
     sources: Sources = Sources()
     schedule: ScheduleSettings = ScheduleSettings()
-
-    @model_validator(mode="after")
-    def _stations_for_station_job(self) -> Settings:
-        job = self.schedule.jobs.get("airkorea_stations")
-        if self.sources.airkorea.enabled and job is not None and job.enabled and not self.sources.airkorea.stations:
-            raise ValueError(
-                "sources.airkorea.stations: the list is empty but the airkorea_stations job is enabled; "
-                "list stations, or set schedule.jobs.airkorea_stations.enabled: false"
-            )
-        return self
 
     @model_validator(mode="after")
     def _something_enabled(self) -> Settings:

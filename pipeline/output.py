@@ -104,7 +104,7 @@ def print_run(report: RunReport, counts: dict[str, int], settings: Settings) -> 
     echo = click.echo
     echo(f"run {report.run_id} ({report.job}): {report.status} in {report.seconds:.1f}s")
     for job in report.jobs:
-        rows = ", ".join(f"{n} {table}" for table, n in sorted(job.rows.items())) or "nothing written"
+        rows = ", ".join(f"{n} {table}" for table, n in sorted(job.rows.items())) or "nothing"
         echo(
             f"  {job.job:<18} {job.status:<8} fetched {job.fetched}, wrote {rows}, rejected {job.rejected}, "
             f"{job.requests} requests, {job.seconds:.1f}s"

@@ -92,6 +92,21 @@ async def _run_job(ctx: RunContext, job: Job) -> JobReport:
     return report
 
 
+async def _run_in_order(ctx: RunContext, selected: Sequence[Job]) -> list[JobReport]:
+    """The jobs concurrently, except that a job waits for the selected jobs it comes ``after``."""
+    tasks: dict[str, asyncio.Task[JobReport]] = {}
+
+    async def run(job: Job) -> JobReport:
+        before = [tasks[name] for name in job.after if name in tasks]
+        if before:
+            await asyncio.wait(before)
+        return await _run_job(ctx, job)
+
+    for job in selected:
+        tasks[job.name] = asyncio.ensure_future(run(job))
+    return list(await asyncio.gather(*tasks.values()))
+
+
 def make_clients(
     settings: Settings, secrets: Secrets, session: aiohttp.ClientSession, ledger: QuotaLedger
 ) -> dict[str, SourceClient]:
@@ -129,7 +144,9 @@ async def run_jobs(
         ledger = make_ledger(settings, writer, now)
         clients = make_clients(settings, secrets, http, ledger)
         ctx = RunContext(settings, writer, run_id, started_at, clients, ledger, data_term=data_term)
-        report.jobs = list(await asyncio.gather(*(_run_job(ctx, job) for job in selected)))
+        if now is not None:
+            ctx.clock = now
+        report.jobs = await _run_in_order(ctx, selected)
         report.status = overall_status(report.jobs)
     except BaseException as exc:
         report.status = "failed"

@@ -10,6 +10,11 @@ scheduler is paused (no new runs), in-flight runs get ``schedule.shutdown_grace`
 cancelled (recorded ``failed``, "cancelled (shutdown)"); the HTTP session and the engine are closed, and the
 process exits 0. APScheduler's own ``shutdown()`` would cancel coroutine jobs at once, hence the tracker.
 
+A job may ask to run again (``JobReport.retry_at``): the province poll does when the newest hour is not
+published yet, and gets one extra run (trigger ``late``) unless its next scheduled run comes first (at most
+:data:`MAX_LATE_RUNS` between two scheduled runs). A job
+waits for the running jobs it comes ``after`` (the station job for the province poll), as in a cycle.
+
 Missed windows (the loop was blocked or the machine asleep for longer than ``misfire_grace_time``) and
 skipped ones (the previous run of the job still going) are written to ``runs`` as ``missed``/``skipped``.
 """
@@ -20,9 +25,9 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -38,12 +43,13 @@ from apscheduler.events import (
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from pipeline.config import DataTerm, JobName, JobSchedule, Settings, cron_fields
+from pipeline.config import JobName, JobSchedule, Settings, cron_fields
 from pipeline.errors import LockLost
 from pipeline.extract.http import make_session
-from pipeline.jobs import JOBS, enabled_jobs
+from pipeline.jobs import JOBS, JobReport, enabled_jobs
 from pipeline.keys import Secrets
 from pipeline.lifecycle import writing
 from pipeline.load.runs import last_runs, record_window, save_timetable
@@ -57,6 +63,12 @@ from pipeline.timetable import period
 log = logging.getLogger(__name__)
 
 JobFunc = Callable[[JobName, str], Awaitable[None]]
+#: the id of a job's extra run when it asked for one (``airkorea_sido:late``: the hour was not published yet)
+LATE_SUFFIX = ":late"
+#: an extra run this close to the next scheduled one is not worth it
+LATE_MARGIN = timedelta(minutes=5)
+#: extra runs at most between two scheduled ones (an API hours behind must not multiply the calls)
+MAX_LATE_RUNS = 3
 
 
 def build_trigger(schedule: JobSchedule, timezone: ZoneInfo) -> BaseTrigger:
@@ -131,6 +143,8 @@ class Daemon:
         self.session: aiohttp.ClientSession | None = None
         self.scheduler: AsyncIOScheduler | None = None
         self.background: set[asyncio.Task[Any]] = set()
+        self.running: dict[JobName, asyncio.Task[Any]] = {}  # the job runs in flight, by job
+        self.late_runs: dict[JobName, int] = {}  # extra runs since the job's last scheduled one
         self.lock_check_interval = DEFAULT_CHECK_INTERVAL
         self.lock_lost = False
 
@@ -237,14 +251,15 @@ class Daemon:
         assert self.session is not None
         if trigger == "catchup" and self.scheduler is not None:
             self.scheduler.modify_job(job, args=(job, "schedule"))
-        data_term: DataTerm | None = None
-        catch_up = JOBS[job].catch_up
-        if trigger == "catchup" and catch_up is not None:
-            success = (await last_runs(self.writer)).get(job, {}).get("success")
-            data_term = catch_up(datetime.now(UTC) - success["started_at"] if success else None)
+        before = [self.running[name] for name in JOBS[job].after if name in self.running]
+        if before:  # a cycle's order in the daemon too: the station job heals what the running poll leaves
+            await asyncio.wait(before)
+        current = asyncio.current_task()
+        assert current is not None
+        self.running[job] = current
         started = datetime.now(UTC)
         try:
-            await run_jobs(
+            report = await run_jobs(
                 self.settings,
                 self.secrets,
                 self.writer,
@@ -252,8 +267,8 @@ class Daemon:
                 run_name=job,
                 trigger=trigger,
                 session=self.session,
-                data_term=data_term,
             )
+            self._retry_late(job, trigger, report.jobs)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the run could not even be recorded (database unavailable…)
@@ -264,13 +279,42 @@ class Daemon:
             except Exception:
                 log.exception("could not record the failure of %s", job)
         finally:
+            if self.running.get(job) is current:
+                del self.running[job]
             await self._save_timetable()
             release_memory()
+
+    def _retry_late(self, job: JobName, trigger: str, reports: Sequence[JobReport]) -> None:
+        """A job that asks to run again (the newest hour not yet published) gets one run then, unless its next
+        scheduled run comes first or it already had :data:`MAX_LATE_RUNS` since its last scheduled one."""
+        if self.scheduler is None:
+            return
+        self.late_runs[job] = self.late_runs.get(job, 0) + 1 if trigger == "late" else 0
+        retry_at = next((r.retry_at for r in reports if r.retry_at is not None), None)
+        scheduled = self.scheduler.get_job(job)
+        if retry_at is None or scheduled is None or scheduled.next_run_time is None:
+            return
+        if retry_at >= scheduled.next_run_time - LATE_MARGIN:
+            log.info("%s: the next scheduled run comes first; no extra poll", job)
+            return
+        if self.late_runs[job] >= MAX_LATE_RUNS:
+            log.info("%s: still late after %d extra polls; waiting for the next scheduled one", job, MAX_LATE_RUNS)
+            return
+        self.scheduler.add_job(
+            self.run_job,
+            DateTrigger(run_date=retry_at),
+            args=(job, "late"),
+            id=f"{job}{LATE_SUFFIX}",
+            name=f"{job}{LATE_SUFFIX}",
+            replace_existing=True,
+            misfire_grace_time=int(self.settings.schedule.misfire_grace_time) or None,
+        )
+        log.info("%s: polling again at %s", job, f"{retry_at:%H:%M:%S %Z}")
 
     async def _save_timetable(self) -> None:
         if self.writer is None or self.scheduler is None:
             return
-        next_runs = {job.id: job.next_run_time for job in self.scheduler.get_jobs()}
+        next_runs = {job.id: job.next_run_time for job in self.scheduler.get_jobs() if job.id in JOBS}
         try:
             await save_timetable(self.writer, next_runs, os.getpid())
         except Exception:
@@ -296,8 +340,9 @@ class Daemon:
             return
         if self.writer is None:
             return
+        name = event.job_id.removesuffix(LATE_SUFFIX)
         task = asyncio.get_running_loop().create_task(
-            record_window(self.writer, event.job_id, status, at.astimezone(UTC), message)  # type: ignore[arg-type]
+            record_window(self.writer, name, status, at.astimezone(UTC), message)  # type: ignore[arg-type]
         )
         self.background.add(task)
         task.add_done_callback(self.background.discard)

@@ -17,7 +17,9 @@ def test_shipped_config_is_valid_and_matches_the_documented_keys() -> None:
     assert settings.sources.tmdb.language == "ko-KR" and settings.sources.tmdb.region == "KR"
     assert settings.sources.airkorea.sidos == ("전국",)  # one call for the country; SIDOS are the fallback
     assert len(SIDOS) == 17
-    assert settings.sources.airkorea.stations == ("종로구", "중구", "강남구")
+    assert settings.sources.airkorea.stations == ()  # no watch-list: self-healing spends the series calls
+    assert settings.sources.airkorea.heal_budget == 24 and settings.sources.airkorea.late_poll == 600
+    assert settings == Settings()  # the shipped file writes the defaults out
 
 
 def test_config_path_precedence(tmp_path: Path) -> None:

@@ -252,7 +252,7 @@ async def test_a_page_that_stays_short_is_a_warning_of_the_run_with_its_counts(
     app.router.add_get("/B552584/ArpltnInforInqireSvc/getCtprvnRltmMesureDnsty", handle)
     server = await aiohttp_server(app)
     settings = settings_for(db_url, {"sidos": ["세종"], "base_url": str(server.make_url("/B552584"))})
-    report = await run_jobs(settings, Secrets(data_go_api_key="k"), writer, ["airkorea_sido"])
+    report = await run_jobs(settings, Secrets(data_go_api_key="k"), writer, ["airkorea_sido"], now=lambda: FIXED)
     assert fetched == ["1", "1"]  # fetched once more, still short
     assert report.status == "success" and report.jobs[0].rows["air_readings"] == 1  # the row is kept
     warning = (await run_row(db_url, report.run_id))["details"]["airkorea_sido"]["warnings"]

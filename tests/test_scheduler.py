@@ -15,7 +15,6 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from pipeline.config import Settings, parse_settings
-from pipeline.jobs.airkorea import catch_up_window
 from pipeline.offline import simulated
 from pipeline.scheduler import Daemon, build_scheduler
 from pipeline.simulator import SimulatorState
@@ -84,14 +83,6 @@ def test_periods_and_freshness_defaults() -> None:
     assert freshness_limit(jobs["airkorea_sido"], SEOUL) == timedelta(hours=2)
     custom = parse_settings({"schedule": {"jobs": {"tmdb": {"freshness": "1d"}}}}).schedule.jobs["tmdb"]
     assert freshness_limit(custom, SEOUL) == timedelta(days=1)
-
-
-@pytest.mark.parametrize(
-    ("gap", "term"),
-    [(timedelta(hours=2), "DAILY"), (timedelta(hours=30), "MONTH"), (timedelta(days=40), "3MONTH"), (None, "3MONTH")],
-)
-def test_catch_up_window_covers_the_gap(gap: timedelta | None, term: str) -> None:
-    assert catch_up_window(gap) == term
 
 
 def daemon_settings(tmp_path: Path, **schedule: Any) -> Settings:
@@ -168,3 +159,45 @@ async def test_errors_and_misses_land_in_runs(running_daemon: tuple[Daemon, Simu
     await wait_for(lambda: len(runs(tmp_path)) == 5)
     job, trigger, status, error = runs(tmp_path)[-1]
     assert (job, trigger, status) == ("tmdb", "schedule", "missed") and "missed" in error
+
+
+async def test_a_late_hour_gets_extra_polls_at_most_three_between_scheduled_ones(tmp_path: Path) -> None:
+    from pipeline.extract.airkorea import newest_published_hour
+
+    settings = parse_settings(
+        {
+            "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'd.db'}"},
+            "sources": {"tmdb": {"enabled": False},
+                        "airkorea": {"sidos": ["세종"], "rate_limit": 50, "attempts": 1, "late_poll": 1}},
+            "schedule": {"shutdown_grace": 5,
+                         "jobs": {name: {"cron": "0 3 1 1 *"} for name in ("airkorea_sido", "airkorea_stations")}},
+        }
+    )  # fmt: skip
+    state = SimulatorState()
+    due = newest_published_hour(datetime.now(UTC))
+    state.quirks.late_hours[due] = int((datetime.now(UTC) - due).total_seconds() // 60) + 30  # half an hour late
+    async with simulated(settings, state) as (local, secrets, _sim):
+        daemon = Daemon(local, secrets)
+        task = asyncio.create_task(daemon.run())
+        try:
+            await wait_for(lambda: daemon.scheduler is not None and daemon.scheduler.running)
+            late = lambda: [r for r in runs(tmp_path) if r[:2] == ("airkorea_sido", "late") and r[2] != "running"]  # noqa: E731
+            await wait_for(lambda: len(late()) == 3)
+            await asyncio.sleep(2.5)  # late_poll is 1 s: a fourth would have come by now
+            assert len(late()) == 3 and all(r[2] == "success" for r in late())
+            assert daemon.scheduler is not None and daemon.scheduler.get_job("airkorea_sido:late") is None
+            # published at last: the next scheduled poll brings it, and asks for nothing more
+            state.quirks.late_hours.clear()
+            daemon.scheduler.get_job("airkorea_sido").modify(next_run_time=datetime.now(UTC))
+            daemon.scheduler.wakeup()
+            await wait_for(lambda: runs(tmp_path)[-1][:3] == ("airkorea_sido", "schedule", "success"))
+            await asyncio.sleep(1.5)
+            assert len(late()) == 3
+        finally:
+            daemon.stop_event.set()
+            await asyncio.wait_for(task, 30)
+    with sqlite3.connect(tmp_path / "d.db") as conn:
+        newest = conn.execute("SELECT max(measured_at) FROM air_published_hours").fetchone()[0]
+        timetable = [job for (job,) in conn.execute("SELECT job FROM daemon_jobs")]
+    assert newest == f"{due:%Y-%m-%d %H:%M:%S}"
+    assert ":late" not in " ".join(timetable)

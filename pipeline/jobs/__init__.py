@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Literal
 
 from pipeline.config import DataTerm, JobName, Settings, SourceSettings
-from pipeline.jobs import airkorea, tmdb
+from pipeline.jobs import airkorea, stations, tmdb
 from pipeline.jobs.context import JobReport, RunContext
 
 Source = Literal["tmdb", "airkorea"]
@@ -23,10 +22,6 @@ PlannedCalls = Callable[[Settings, DataTerm | None], dict[str, int]]
 
 def _always(_settings: Settings) -> bool:
     return True
-
-
-def _has_stations(settings: Settings) -> bool:
-    return bool(settings.sources.airkorea.stations)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +34,8 @@ class Job:
     """Calls per operation one run makes (checked against the daily quota before it starts)."""
     ready: Callable[[Settings], bool] = _always
     """What the job needs beyond its source and schedule entry being enabled."""
-    catch_up: Callable[[timedelta | None], DataTerm] | None = None
-    """After a gap, the station window that covers it (only jobs whose API serves a window)."""
+    after: tuple[JobName, ...] = ()
+    """Jobs that, when they run in the same run (a cycle), finish before this one starts."""
 
     def source_settings(self, settings: Settings) -> SourceSettings:
         return settings.sources.tmdb if self.source == "tmdb" else settings.sources.airkorea
@@ -76,11 +71,10 @@ JOBS: dict[JobName, Job] = {
         Job(
             name="airkorea_stations",
             source="airkorea",
-            collects="hourly series of the watch-list stations",
-            collect=airkorea.collect_stations,
-            planned_calls=airkorea.station_calls,
-            ready=_has_stations,
-            catch_up=airkorea.catch_up_window,
+            collects="hourly series of the watch-list stations and of stations with holes (self-healing)",
+            collect=stations.collect_stations,
+            planned_calls=stations.station_calls,
+            after=("airkorea_sido",),
         ),
     )
 }

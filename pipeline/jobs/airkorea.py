@@ -1,11 +1,13 @@
-"""The AirKorea jobs, and the one path every AirKorea page takes: page → rows → database.
+"""The AirKorea province job, and the one path every AirKorea page takes: page → rows → database.
 
 :func:`page_rows` (pure, picklable) classifies a raw body if it is one, normalises it through the transform's
 one entry point (:func:`~pipeline.transform.airkorea.to_air_batch`), keeps a backfill's range, and encodes the
 readings with the loader's own codec. A :class:`PageParser` runs it: :class:`InlineParser` in the event loop
 (the daemon's jobs: a page at a time, a few hundred rows), a process pool for the backfill
 (:class:`pipeline.backfill.worker.ProcessParser`), behind the same interface. :func:`write_page` then writes
-what it made; the daemon, the backfill and replay all go through these three.
+what it made — readings, stations, rejects and the completeness ledger's rows, in one transaction; the daemon,
+the backfill and replay all go through these three. The station job (watch-list and self-healing) is
+:mod:`pipeline.jobs.stations`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
@@ -22,6 +24,7 @@ from pipeline.config import SIDOS, AirKoreaSettings, DataTerm, Settings
 from pipeline.errors import AuthError, BadRequestError, QuotaError, SourceError
 from pipeline.extract import airkorea as airkorea_extract
 from pipeline.jobs.context import JobReport, RunContext
+from pipeline.load.coverage import expect_hours, newest_published, record_published, upsert_coverage
 from pipeline.load.queries import station_count
 from pipeline.load.rows import Encoded, RowCodec, encode_readings
 from pipeline.load.tables import air_readings
@@ -29,6 +32,7 @@ from pipeline.load.upsert import insert_rejects, upsert_air_stations, upsert_enc
 from pipeline.load.writer import Writer
 from pipeline.transform.airkorea import AirStation, RawAirItem, to_air_batch
 from pipeline.transform.common import Reject
+from pipeline.transform.coverage import CoverageRow, coverage_of
 
 if TYPE_CHECKING:
     from pipeline.extract.http import SourceClient
@@ -62,6 +66,9 @@ class PageRows:
     out_of_range: int
     complete: bool  # False: the series has more pages than this one (a backfill then pages carefully)
     seconds: float  # CPU time of parsing, normalising and encoding
+    coverage: list[CoverageRow] = field(default_factory=list)  # the station-days the rows cover (the ledger)
+    newest: datetime | None = None  # the newest hour among the rows
+    newest_stations: int = 0  # stations carrying it
     peak_rss_mb: float = 0.0  # set by a worker process that made it
 
 
@@ -78,6 +85,7 @@ def page_rows(body: bytes | Sequence[RawAirItem], job: PageJob) -> PageRows:
     inside = batch if job.keep is None else batch.between(*job.keep)
     rows = encode_readings(job.codec, inside, job.run_id, job.now)
     stations = batch.stations
+    newest = max(inside.measured_at, default=None)
     if job.sido is not None and job.sido != airkorea_extract.NATIONWIDE:  # older answers omit sidoName
         stations = [s if s.sido_name else replace(s, sido_name=job.sido) for s in stations]
     return PageRows(
@@ -88,6 +96,9 @@ def page_rows(body: bytes | Sequence[RawAirItem], job: PageJob) -> PageRows:
         out_of_range=len(batch) - len(inside),
         complete=complete,
         seconds=time.process_time() - began,
+        coverage=coverage_of(inside),
+        newest=newest,
+        newest_stations=sum(1 for moment in inside.measured_at if moment == newest),
     )
 
 
@@ -119,11 +130,15 @@ class Written:
 
 
 async def write_page(writer: Writer, rows: PageRows, run_id: int) -> Written:
-    """Stations, readings and rejects of one page, in the caller's transaction if it holds one."""
-    # await first, then add: `x += await f()` reads x before the await and loses concurrent updates
-    stations = await upsert_air_stations(writer, rows.stations, datetime.now(UTC)) if rows.stations else 0
-    readings = await upsert_encoded_readings(writer, rows.rows)
-    rejected = await insert_rejects(writer, rows.rejects, run_id)
+    """Stations, readings, rejects and the completeness ledger of one page, in one transaction (the caller's
+    if it holds one): the ledger never says an hour is held that the readings do not hold, nor the reverse."""
+    now = datetime.now(UTC)
+    async with writer.transaction():
+        # await first, then add: `x += await f()` reads x before the await and loses concurrent updates
+        stations = await upsert_air_stations(writer, rows.stations, now) if rows.stations else 0
+        readings = await upsert_encoded_readings(writer, rows.rows)
+        rejected = await insert_rejects(writer, rows.rejects, run_id)
+        await upsert_coverage(writer, rows.coverage, now)
     return Written(stations, readings, rejected)
 
 
@@ -135,9 +150,10 @@ def reading_codec(writer: Writer) -> RowCodec:
 # --- the daemon's jobs ------------------------------------------------------------------------------------------
 
 
-async def _store(
+async def store(
     ctx: RunContext, report: JobReport, items: Sequence[RawAirItem], station: str | None, sido: str | None = None
-) -> None:
+) -> PageRows:
+    """One page of a daemon job through :func:`page_rows` and :func:`write_page`, counted in ``report``."""
     job = PageJob(reading_codec(ctx.writer), ctx.run_id, datetime.now(UTC), station, sido=sido)
     rows = await (ctx.parser or INLINE).parse(items, job)
     report.fetched += rows.fetched
@@ -145,6 +161,7 @@ async def _store(
     report.rows["air_stations"] += written.stations
     report.rows["air_readings"] += written.readings
     report.rejected += written.rejected
+    return rows
 
 
 async def _each(report: JobReport, names: Sequence[str], work: Callable[[str], Awaitable[None]]) -> None:
@@ -168,39 +185,84 @@ async def _each(report: JobReport, names: Sequence[str], work: Callable[[str], A
 NATIONWIDE_MIN_SHARE = 0.8
 
 
+@dataclass(slots=True)
+class Newest:
+    """The newest hour a poll's answers carry, and how many stations carry it."""
+
+    hour: datetime | None = None
+    stations: int = 0
+
+    def add(self, rows: PageRows) -> None:
+        if rows.newest is None:
+            return
+        if self.hour is None or rows.newest > self.hour:
+            self.hour, self.stations = rows.newest, rows.newest_stations
+        elif rows.newest == self.hour:
+            self.stations += rows.newest_stations
+
+
 async def collect_sido(ctx: RunContext, report: JobReport) -> None:
     """``airkorea_sido``: the newest hour of every station of each configured province.
 
     ``sidos: [전국]`` (the default) is one call for the whole country. When that answer is an error, empty, or
     holds far fewer stations than are known (:data:`NATIONWIDE_MIN_SHARE`), the same run polls the 17
     provinces instead, and says so (a warning and ``counts.nationwide_fallback`` in ``runs.details``).
+    The newest hour of the answers then becomes expected of every station polled (the completeness ledger),
+    and when it is not the hour AirKorea should have published by now, the job asks to poll again.
     """
     settings = ctx.settings.sources.airkorea
     client = ctx.clients["airkorea"]
+    newest = Newest()
 
     async def one(sido: str) -> None:
         async for page in airkorea_extract.fetch_sido_pages(client, sido, settings):
             if page.shortfall:
                 report.warnings.append(page.describe_shortfall(f"province {sido}"))
-            await _store(ctx, report, page.items, None, sido)
+            newest.add(await store(ctx, report, page.items, None, sido))
 
+    polled: tuple[str, ...] | None = None  # provinces whose stations the answers cover (None: all)
     if settings.sidos != (airkorea_extract.NATIONWIDE,):
         await _each(report, settings.sidos, one)
+        polled = settings.sidos
+    else:
+        reason = await _nationwide(ctx, report, client, settings, newest)
+        if reason is not None:
+            report.warnings.append(f"{reason}: fell back to the {len(SIDOS)} provinces")
+            report.counts["nationwide_fallback"] += 1
+            log.warning("airkorea_sido: %s: falling back to the %d provinces", reason, len(SIDOS))
+            await ctx.ledger.check_plan(
+                {airkorea_extract.SIDO_OPERATION: airkorea_extract.sido_calls(SIDOS, settings.num_of_rows)}
+            )
+            await _each(report, SIDOS, one)
+    await _published(ctx, report, newest, polled)
+
+
+async def _published(ctx: RunContext, report: JobReport, newest: Newest, polled: tuple[str, ...] | None) -> None:
+    """Extend the expected hours to the newest one published; ask for another poll when it is late."""
+    if newest.hour is None:
         return
-    reason = await _nationwide(ctx, report, client, settings)
-    if reason is None:
-        return
-    report.warnings.append(f"{reason}: fell back to the {len(SIDOS)} provinces")
-    report.counts["nationwide_fallback"] += 1
-    log.warning("airkorea_sido: %s: falling back to the %d provinces", reason, len(SIDOS))
-    await ctx.ledger.check_plan(
-        {airkorea_extract.SIDO_OPERATION: airkorea_extract.sido_calls(SIDOS, settings.num_of_rows)}
-    )
-    await _each(report, SIDOS, one)
+    now = ctx.now()
+    previous = await newest_published(ctx.writer.engine)
+    if previous is None or newest.hour > previous:
+        first = newest.hour if previous is None else previous + timedelta(hours=1)
+        async with ctx.writer.transaction():
+            await expect_hours(ctx.writer, first, newest.hour, now, polled)
+            await record_published(ctx.writer, newest.hour, newest.stations, ctx.run_id, now)
+        report.counts["hours_published"] += (newest.hour - first) // timedelta(hours=1) + 1
+    due = airkorea_extract.newest_published_hour(now)
+    if newest.hour < due:
+        late = f"the newest hour published is {newest.hour:%Y-%m-%d %H:%M} UTC, not yet {due:%H:%M} UTC"
+        report.counts["late"] += 1
+        delay = ctx.settings.sources.airkorea.late_poll
+        if delay:
+            report.retry_at = now + timedelta(seconds=delay)
+            late += f": polling again at {report.retry_at:%H:%M} UTC"
+        report.warnings.append(late)
+        log.info("airkorea_sido: %s", late)
 
 
 async def _nationwide(
-    ctx: RunContext, report: JobReport, client: SourceClient, settings: AirKoreaSettings
+    ctx: RunContext, report: JobReport, client: SourceClient, settings: AirKoreaSettings, newest: Newest
 ) -> str | None:
     """Poll 전국 and store it; or, without storing anything, why it cannot be trusted."""
     nationwide = airkorea_extract.NATIONWIDE
@@ -219,42 +281,10 @@ async def _nationwide(
     for page in pages:
         if page.shortfall:
             report.warnings.append(page.describe_shortfall(f"province {nationwide}"))
-        await _store(ctx, report, page.items, None, nationwide)
+        newest.add(await store(ctx, report, page.items, None, nationwide))
     return None
-
-
-async def collect_stations(ctx: RunContext, report: JobReport) -> None:
-    """``airkorea_stations``: the hourly series of each watch-list station over ``data_term``."""
-    settings = ctx.settings.sources.airkorea
-    client = ctx.clients["airkorea"]
-
-    async def one(station: str) -> None:
-        received = 0
-        async for page in airkorea_extract.fetch_station_pages(client, station, settings, ctx.data_term):
-            if page.shortfall:
-                report.warnings.append(page.describe_shortfall(f"station {station}"))
-            received += len(page.items)
-            await _store(ctx, report, page.items, station)
-        if not received:
-            message = f"station {station!r}: AirKorea returned no readings (unknown station name?)"
-            report.warnings.append(message)
-            log.warning("airkorea_stations: %s", message)
-
-    await _each(report, settings.stations, one)
 
 
 def sido_calls(settings: Settings, _data_term: DataTerm | None) -> dict[str, int]:
     source = settings.sources.airkorea
     return {airkorea_extract.SIDO_OPERATION: airkorea_extract.sido_calls(source.sidos, source.num_of_rows)}
-
-
-def station_calls(settings: Settings, data_term: DataTerm | None) -> dict[str, int]:
-    source: AirKoreaSettings = settings.sources.airkorea
-    calls = airkorea_extract.station_calls(len(source.stations), data_term or source.data_term, source.num_of_rows)
-    return {airkorea_extract.STATION_OPERATION: calls}
-
-
-def catch_up_window(since_success: timedelta | None) -> DataTerm:
-    """The smallest station window that covers the gap since the last success (never: the largest)."""
-    window = airkorea_extract.smallest_window(since_success) if since_success is not None else None
-    return (window or airkorea_extract.LARGEST_WINDOW).term

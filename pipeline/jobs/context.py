@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from pipeline.clock import Clock, current
 from pipeline.config import DataTerm, JobName, Settings
 from pipeline.errors import AuthError, PipelineError, SourceError
 from pipeline.extract import airkorea as airkorea_extract
@@ -42,6 +43,7 @@ class JobReport:
     errors: list[str] = field(default_factory=list)
     auth: dict[str, str] = field(default_factory=dict)  # source → its refusal of the key, once
     error_class: str | None = None
+    retry_at: datetime | None = None  # the job asks to run again then (an hour not yet published)
     seconds: float = 0.0
     stats: RequestStats = field(default_factory=RequestStats)
 
@@ -79,6 +81,7 @@ class JobReport:
             "warnings": self.warnings,
             "errors": [*self.auth.values(), *self.errors],
             "error_class": self.error_class,
+            **({"retry_at": self.retry_at.isoformat()} if self.retry_at else {}),
             **self.stats.as_dict(),
         }
 
@@ -95,6 +98,10 @@ class RunContext:
     ledger: QuotaLedger
     data_term: DataTerm | None = None  # overrides sources.airkorea.data_term (catch-up after a gap)
     parser: PageParser | None = None  # how AirKorea pages become rows (default: here, in the event loop)
+    clock: Clock = field(default_factory=current)  # see pipeline.clock: the simulator's, when it serves
+
+    def now(self) -> datetime:
+        return self.clock()
 
 
 def overall_status(reports: Sequence[JobReport]) -> RunStatus:
@@ -109,4 +116,4 @@ def make_ledger(settings: Settings, writer: Writer, clock: Callable[[], datetime
     """The daily call ledger of every data.go.kr operation, at ``sources.airkorea.daily_quota`` each."""
     quota = settings.sources.airkorea.daily_quota
     limits = dict.fromkeys(airkorea_extract.OPERATIONS, quota)
-    return QuotaLedger(writer, limits, now=clock or (lambda: datetime.now(UTC)))
+    return QuotaLedger(writer, limits, now=clock or current())

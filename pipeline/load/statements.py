@@ -38,12 +38,18 @@ class UpsertOptions:
     ``keep`` columns are written on insert only (``first_seen_at``); ``coalesce`` columns keep the stored
     value when the new one is NULL (a station seen without its province must not lose it); ``do_nothing``
     leaves an existing row as it is (a bare list item must not overwrite a movie's details).
+
+    Bit masks (the completeness ledger): ``union`` columns gain the new bits (``old | new``); ``overlay``
+    columns are a group of exclusive states, where each bit the new row sets in any of them replaces the old
+    state of that bit (``(old & ~(new_a | new_b | …)) | new``).
     """
 
     table: str
     keep: tuple[str, ...] = ()
     coalesce: tuple[str, ...] = ()
     do_nothing: bool = False
+    union: tuple[str, ...] = ()
+    overlay: tuple[str, ...] = ()
 
 
 def dialect_insert(dialect_name: str, table: Table) -> UpsertInsert:
@@ -57,11 +63,21 @@ def dialect_insert(dialect_name: str, table: Table) -> UpsertInsert:
 def _update_set(ins: UpsertInsert, table: Table, options: UpsertOptions) -> dict[str, ColumnElement[Any]]:
     keys = {c.name for c in table.primary_key.columns}
     update: dict[str, ColumnElement[Any]] = {}
+    overlaid: ColumnElement[Any] | None = None
+    for name in options.overlay:
+        overlaid = ins.excluded[name] if overlaid is None else overlaid.bitwise_or(ins.excluded[name])
     for column in table.columns:
         if column.name in keys or column.name in options.keep:
             continue
         new = ins.excluded[column.name]
-        update[column.name] = func.coalesce(new, column) if column.name in options.coalesce else new
+        if column.name in options.coalesce:
+            update[column.name] = func.coalesce(new, column)
+        elif column.name in options.union:
+            update[column.name] = column.bitwise_or(new)
+        elif column.name in options.overlay and overlaid is not None:
+            update[column.name] = column.bitwise_and(overlaid.bitwise_not()).bitwise_or(new)
+        else:
+            update[column.name] = new
     return update
 
 

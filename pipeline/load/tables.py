@@ -209,6 +209,67 @@ air_readings = Table(
 # scattered places, tripling the cost of an upsert (measured: 21 µs against 7 µs a row). The key
 # (station_name, measured_at) serves the per-station questions; the newest hour of all is air_latest.
 
+air_coverage = Table(
+    "air_coverage",
+    metadata,
+    Column("kst_date", Date, primary_key=True, comment="KST day: the hours AirKorea labels 01:00 … 24:00"),
+    Column("station_name", Text, ForeignKey("air_stations.station_name"), primary_key=True, comment="the station"),
+    Column(
+        "expected",
+        Integer,
+        nullable=False,
+        default=0,
+        comment="bit h-1 set: the hour labelled h:00 should be held (seen since the station was first seen, up "
+        "to the newest hour the API published)",
+    ),
+    Column("received", Integer, nullable=False, default=0, comment="bits: hours stored with a measured value"),
+    Column(
+        "flagged",
+        Integer,
+        nullable=False,
+        default=0,
+        comment="bits: hours stored with every measured value missing (통신장애, 점검및교정, …)",
+    ),
+    Column(
+        "unpublished",
+        Integer,
+        nullable=False,
+        default=0,
+        comment="bits: holes the API never filled (its series lacked them past the late-publication window)",
+    ),
+    Column("tried", Integer, nullable=False, default=0, comment="bits: holes a series covering them lacked"),
+    Column("updated_at", UTCDateTime, nullable=False, comment="last change (UTC)"),
+    comment="The completeness ledger: per station and KST day, which hours were expected, received, flagged, "
+    "never published. Missing = expected & ~(received | flagged | unpublished). See air_completeness.",
+)
+
+air_published_hours = Table(
+    "air_published_hours",
+    metadata,
+    Column("measured_at", UTCDateTime, primary_key=True, comment="UTC end of an hour a province answer carried"),
+    Column("first_seen_at", UTCDateTime, nullable=False, comment="when a poll first saw the hour published (UTC)"),
+    Column("stations", Integer, nullable=False, comment="stations carrying the hour in that first answer"),
+    Column("run_id", Integer, ForeignKey("runs.id"), comment="the run whose poll first saw it"),
+    comment="The newest hour of each province poll: expected hours run up to the newest of them.",
+)
+
+air_heals = Table(
+    "air_heals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False, comment="the station job's run"),
+    Column("station_name", Text, nullable=False, comment="the station whose series was fetched"),
+    Column("kst_date", Date, nullable=False, comment="the KST day whose heal budget the calls count against"),
+    Column("data_term", String(8), nullable=False, comment="DAILY, MONTH or 3MONTH: the smallest covering the hole"),
+    Column("calls", Integer, nullable=False, comment="requests the series took"),
+    Column("holes", Integer, nullable=False, comment="missing hours inside the window before the fetch"),
+    Column("filled", Integer, nullable=False, comment="of them, hours the series held"),
+    Column("oldest_hole", UTCDateTime, nullable=False, comment="UTC end of the oldest hole it was fetched for"),
+    Column("created_at", UTCDateTime, nullable=False, comment="UTC"),
+    comment="One row per series fetched to repair holes (self-healing): what it cost and what it filled.",
+)
+Index(None, air_heals.c.kst_date)
+
 rejects = Table(
     "rejects",
     metadata,

@@ -1,4 +1,4 @@
-"""What the views created by migration 0002 mean (their SQL is frozen in the migration).
+"""What the views created by migrations 0002 and 0005 mean (their SQL is frozen in the migration).
 
 Columns a view passes through from a table keep that table's documented meaning.
 """
@@ -46,6 +46,22 @@ VIEWS: Final[dict[str, tuple[str, str, dict[str, str]]]] = {
                     ("hours", f"hours with a valid {p} value"),
                 )
             },
+        },
+    ),
+    "air_completeness": (
+        "The completeness ledger per station and KST day, counted: how many hours were expected, received, "
+        "flagged, never published and missing (what `pipeline gaps` reports).",
+        "air_coverage",
+        {
+            "sido_name": "province short name",
+            "expected": "hours the collection should hold that day (24 for a full day)",
+            "received": "hours stored with at least one measured value",
+            "flagged": "hours stored with every measured value missing (the station reported, the instrument did not)",
+            "not_published": "holes the API never filled (marked once past the late-publication window)",
+            "missing": "expected hours neither received, flagged nor marked not published",
+            "completeness": "percent of the published hours (expected − not published) received or flagged; "
+            "NULL when none",
+            "missing_mask": "bit h-1 set: the hour labelled h:00 is missing",
         },
     ),
     "movie_trend": (

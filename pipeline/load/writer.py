@@ -52,10 +52,18 @@ class Writer:
         return self.engine.dialect.name
 
     def prepare(
-        self, table: Table, *, keep: Sequence[str] = (), coalesce: Sequence[str] = (), do_nothing: bool = False
+        self,
+        table: Table,
+        *,
+        keep: Sequence[str] = (),
+        coalesce: Sequence[str] = (),
+        do_nothing: bool = False,
+        union: Sequence[str] = (),
+        overlay: Sequence[str] = (),
     ) -> Prepared:
-        """The upsert of ``table`` with these options, compiled once (the cache is keyed by every option)."""
-        options = UpsertOptions(table.name, tuple(keep), tuple(coalesce), do_nothing)
+        """The upsert of ``table`` with these options (see :class:`UpsertOptions`), compiled once (the cache is
+        keyed by every option)."""
+        options = UpsertOptions(table.name, tuple(keep), tuple(coalesce), do_nothing, tuple(union), tuple(overlay))
         prepared = self._prepared.get(options)
         if prepared is None:
             prepared = self._prepared[options] = prepare_upsert(table, options, self.engine.dialect)

@@ -44,6 +44,11 @@ QUESTIONS: list[tuple[str, str, bool]] = [
     ("air_readings_kst one station, ordered",
      "SELECT measured_at, measured_at_kst, kst_date, pm10, pm25, pm10_flag FROM air_readings_kst "
      "WHERE station_name = '종로구' ORDER BY measured_at DESC", True),
+    ("air_completeness rows",
+     "SELECT station_name, sido_name, kst_date, expected, received, flagged, not_published, missing, completeness, "
+     "missing_mask FROM air_completeness", False),
+    ("air_completeness totals",
+     "SELECT count(*), sum(expected), sum(received), sum(flagged), sum(missing) FROM air_completeness", True),
     ("movie_trend totals",
      "SELECT count(*), count(DISTINCT tmdb_id), count(DISTINCT captured_at), sum(vote_count), min(position), "
      "max(position), sum(revenue) FROM movie_trend", True),
@@ -62,7 +67,8 @@ QUESTIONS: list[tuple[str, str, bool]] = [
 
 async def answers(url: str, tmp_path: Path) -> dict[str, Any]:
     settings = parse_settings({"database": {"url": url},
-                               "sources": {"tmdb": {"rate_limit": 40}, "airkorea": {"rate_limit": 50}}})  # fmt: skip
+                               "sources": {"tmdb": {"rate_limit": 40},
+                                           "airkorea": {"rate_limit": 50, "stations": ["종로구", "중구"]}}})  # fmt: skip
     async with simulated(settings, SimulatorState(clock=FIXED)) as (local, secrets, _sim):
         report, _counts = await run_once(local, secrets)
     assert report.status == "success"
@@ -87,6 +93,8 @@ async def test_both_backends_answer_the_same(tmp_path: Path, postgres_url: str) 
     (count, provinces, *_rest), = sqlite["air_latest totals"]  # fmt: skip
     assert 640 <= count <= 675 and provinces == 17
     assert len(sqlite["air_readings_kst one station, ordered"]) == 24
+    (stations, expected, received, flagged, missing), = sqlite["air_completeness totals"]  # fmt: skip
+    assert expected == received + flagged > stations and missing == 0  # the watch-list's series are held too
     assert 80 <= len(sqlite["now_playing_history"]) <= 150 and sqlite["movie_trend totals"][0][2] == 1
     for name, _sql, _ordered in QUESTIONS:
         assert postgres[name] == sqlite[name], name

@@ -41,9 +41,9 @@ async def test_cycle_twice_with_a_fixed_clock_is_idempotent(tmp_path: Path) -> N
         second, counts2 = await run_once(local, secrets)
         requests = dict(simulator.state.counters)
     assert (first.status, second.status) == ("success", "success")
-    # every station's current reading, three 24 h series, 80-150 movies with details
+    # every station's current reading (no watch-list by default, and no hole to heal), 80-150 movies
     assert 640 <= counts1["air_stations"] <= 675
-    assert counts1["air_readings"] == counts1["air_stations"] + 3 * 23  # newest hour is shared with the series
+    assert counts1["air_readings"] == counts1["air_stations"]
     assert 80 <= counts1["movies"] <= 150
     assert counts1["movie_snapshots"] == counts1["movies"]
     # the second cycle changes no reading and no movie, adds one snapshot per movie, records a second run
@@ -54,10 +54,14 @@ async def test_cycle_twice_with_a_fixed_clock_is_idempotent(tmp_path: Path) -> N
         ("cycle", "manual", "success"), ("cycle", "manual", "success")
     ]  # fmt: skip
     assert query(tmp_path, "SELECT count(*) FROM movies WHERE details_fetched = 0") == [(0,)]
-    # requests: one nationwide call and 3 stations per cycle, every now-playing page; each movie's details once
+    # requests: one nationwide call per cycle and no series, every now-playing page; each movie's details once
     # (sources.tmdb.details_ttl: the second cycle, within a day, reads the list only)
     assert requests["getCtprvnRltmMesureDnsty"] == 2 * 1
-    assert requests["getMsrstnAcctoRltmMesureDnsty"] == 2 * 3
+    assert requests.get("getMsrstnAcctoRltmMesureDnsty", 0) == 0
+    # the ledger expects the one published hour of every station, and holds it
+    assert query(tmp_path, "SELECT count(*), sum(expected), sum(missing) FROM air_completeness") == [
+        (counts1["air_stations"], counts1["air_stations"], 0)
+    ]
     assert requests["movie"] == counts1["movies"]
     tmdb = [json.loads(d)["tmdb"]["counts"] for (d,) in query(tmp_path, "SELECT details FROM runs ORDER BY id")]
     assert tmdb == [{"details_fetched": counts1["movies"], "details_skipped": 0},
@@ -88,7 +92,8 @@ async def test_details_are_fetched_again_once_older_than_the_ttl(tmp_path: Path)
 
 
 async def test_series_and_times_are_utc_hour_ends(tmp_path: Path) -> None:
-    async with simulated(settings_for(tmp_path), SimulatorState(clock=FIXED)) as (local, secrets, _sim):
+    watch = settings_for(tmp_path, airkorea={"stations": ["종로구", "중구", "강남구"], "rate_limit": 50})
+    async with simulated(watch, SimulatorState(clock=FIXED)) as (local, secrets, _sim):
         await run_once(local, secrets, ["airkorea_stations"])
     rows = query(tmp_path, "SELECT station_name, min(measured_at), max(measured_at), count(*) FROM air_readings "
                            "GROUP BY 1 ORDER BY 1")  # fmt: skip
@@ -138,10 +143,12 @@ def test_cli_run_once_simulate_from_a_fresh_directory(tmp_path: Path) -> None:
             "(SELECT max(measured_at) FROM air_readings)"
         ).fetchone()[0]
         series = conn.execute("SELECT count(*) FROM air_readings WHERE station_name IN ('종로구','중구','강남구')")
+        ledger = conn.execute("SELECT count(*), sum(missing) FROM air_completeness").fetchone()
         snapshots = conn.execute("SELECT count(*), count(DISTINCT tmdb_id) FROM movie_snapshots").fetchone()
         with_details = conn.execute("SELECT count(*) FROM movies WHERE details_fetched = 1").fetchone()[0]
     assert 640 <= stations <= 675 and current == stations
-    assert series.fetchone()[0] == 72
+    assert series.fetchone()[0] == 3  # no watch-list by default: the one hour of the poll
+    assert ledger == (stations, 0)
     assert 80 <= with_details <= 150 and snapshots == (with_details, with_details)
 
 

@@ -3,15 +3,14 @@ enabled, what one run of it costs in data.go.kr calls, which one catches up afte
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any, get_args
 
 import pytest
 
 from pipeline.config import SIDOS, JobName, Settings, parse_settings
-from pipeline.errors import ConfigError
 from pipeline.jobs import JOB_NAMES, JOBS, enabled_jobs
 from pipeline.jobs import airkorea as airkorea_jobs
+from pipeline.jobs import stations as station_jobs
 from pipeline.jobs import tmdb as tmdb_jobs
 
 SIDO, STATION = "getCtprvnRltmMesureDnsty", "getMsrstnAcctoRltmMesureDnsty"
@@ -31,7 +30,7 @@ def test_job_names_and_their_order() -> None:
     assert tuple(Settings().schedule.jobs) == JOB_NAMES  # every job has a default schedule entry
     assert [JOBS[name].source for name in JOB_NAMES] == ["tmdb", "airkorea", "airkorea"]
     assert (JOBS["tmdb"].collect, JOBS["airkorea_sido"].collect, JOBS["airkorea_stations"].collect) == (
-        tmdb_jobs.collect_now_playing, airkorea_jobs.collect_sido, airkorea_jobs.collect_stations
+        tmdb_jobs.collect_now_playing, airkorea_jobs.collect_sido, station_jobs.collect_stations
     )  # fmt: skip
 
 
@@ -72,21 +71,13 @@ def test_a_job_is_enabled_when_its_source_and_schedule_entry_are(
     assert [job.name for job in enabled_jobs(config)] == [name for name in JOB_NAMES if expected[name]]
 
 
-def test_the_station_job_needs_stations() -> None:
-    # the config refuses the one combination that would leave an enabled job with nothing to do ...
-    with pytest.raises(ConfigError, match=r"^config: sources\.airkorea\.stations: the list is empty"):
-        settings(sources={"airkorea": {"stations": []}})
-    # ... and the declaration itself says no, on settings built past that validator
+def test_the_station_job_runs_without_a_watch_list() -> None:
+    # an empty watch-list (the default) leaves the job its healing: it stays enabled and plans no watch calls
     config = Settings()
-    empty = config.model_copy(
-        update={"sources": config.sources.model_copy(
-            update={"airkorea": config.sources.airkorea.model_copy(update={"stations": ()})})}
-    )  # fmt: skip
-    assert empty.schedule.jobs["airkorea_stations"].enabled and empty.sources.airkorea.enabled
-    assert not JOBS["airkorea_stations"].ready(empty) and JOBS["airkorea_stations"].ready(config)
-    assert enabled(empty) == {"tmdb": True, "airkorea_sido": True, "airkorea_stations": False}
-    # the other jobs need nothing more than their source and schedule entry
-    assert JOBS["tmdb"].ready(empty) and JOBS["airkorea_sido"].ready(empty)
+    assert config.sources.airkorea.stations == ()
+    assert enabled(config) == {"tmdb": True, "airkorea_sido": True, "airkorea_stations": True}
+    assert JOBS["airkorea_stations"].planned_calls(config, None) == {}
+    assert all(job.ready(config) for job in JOBS.values())
 
 
 def test_a_job_without_a_schedule_entry_is_not_enabled() -> None:
@@ -138,17 +129,11 @@ def test_the_sido_job_plans_one_call_per_province_page(airkorea: dict[str, Any],
 def test_the_station_job_plans_pages_per_window_times_stations(
     airkorea: dict[str, Any], data_term: Any, calls: int
 ) -> None:
-    config = settings(sources={"airkorea": airkorea})
+    config = settings(sources={"airkorea": {"stations": ["종로구", "중구", "강남구"], **airkorea}})
     assert JOBS["airkorea_stations"].planned_calls(config, data_term) == {STATION: calls}
 
 
-def test_only_the_station_job_catches_up() -> None:
-    assert JOBS["tmdb"].catch_up is None and JOBS["airkorea_sido"].catch_up is None
-    catch_up = JOBS["airkorea_stations"].catch_up
-    assert catch_up is not None
-    hours = timedelta(hours=1)
-    assert [catch_up(gap) for gap in (hours, 23 * hours, 24 * hours, timedelta(days=30), timedelta(days=31),
-                                      timedelta(days=92), timedelta(days=93), timedelta(days=400))] == [
-        "DAILY", "DAILY", "MONTH", "MONTH", "3MONTH", "3MONTH", "3MONTH", "3MONTH"
-    ]  # fmt: skip
-    assert catch_up(None) == "3MONTH"  # never succeeded: the largest window
+def test_in_a_cycle_the_station_job_comes_after_the_province_poll() -> None:
+    assert JOBS["airkorea_stations"].after == ("airkorea_sido",)
+    assert JOBS["tmdb"].after == () and JOBS["airkorea_sido"].after == ()
+    assert all(set(job.after) <= set(JOBS) for job in JOBS.values())

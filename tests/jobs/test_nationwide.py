@@ -57,7 +57,7 @@ async def test_a_failing_nationwide_answer_falls_back_to_the_provinces_in_the_sa
         assert sim.state.counters[SIDO] == 1 + len(SIDOS)
     assert report.status == "success"
     found = await details(db_url, report.run_id)
-    assert found["counts"] == {"nationwide_fallback": 1}
+    assert found["counts"] == {"nationwide_fallback": 1, "hours_published": 1}  # the first poll: its one hour
     assert found["warnings"][0].startswith("the 전국 answer failed (airkorea: request refused (data.go.kr code 10")
     assert found["warnings"][0].endswith(f": fell back to the {len(SIDOS)} provinces")
     assert (await fetch_async(db_url, "SELECT count(*) FROM air_stations"))[0][0] > 600
@@ -99,7 +99,7 @@ async def test_an_empty_nationwide_answer_falls_back_and_items_without_a_provinc
     app.router.add_get(f"/B552584/ArpltnInforInqireSvc/{SIDO}", handle)
     server = await aiohttp_server(app)
     settings = settings_for(db_url, base_url=str(server.make_url("/B552584")))
-    report = await run_jobs(settings, Secrets(data_go_api_key="k"), writer, ["airkorea_sido"])
+    report = await run_jobs(settings, Secrets(data_go_api_key="k"), writer, ["airkorea_sido"], now=lambda: FIXED)
     assert asked[0] == "전국" and sorted(asked[1:]) == sorted(SIDOS)
     assert report.status == "success"
     assert (await details(db_url, report.run_id))["warnings"] == [

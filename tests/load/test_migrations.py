@@ -102,3 +102,41 @@ def test_a_migration_that_dies_half_way_leaves_no_trace_on_sqlite(tmp_path: Path
         engine.dispose()
     assert created[0] not in tables and version == "0002"  # …and rolled back with it
     upgrade_sync(url)  # the next attempt completes
+
+
+async def test_the_ledger_is_seeded_from_the_readings_already_stored(db_url: str) -> None:
+    """Upgrading a database that holds readings: each stored station-hour becomes expected, and received or
+    flagged; the newest stored hour becomes the newest published one."""
+    await asyncio.to_thread(upgrade_sync, db_url, "0004")
+    from datetime import UTC, datetime
+
+    from pipeline.load.db import create_engine as create_async
+    from pipeline.load.upsert import upsert_air_readings, upsert_air_stations
+    from pipeline.load.writer import Writer
+    from pipeline.transform.airkorea import AirStation, to_air_batch
+
+    items = [
+        {"stationName": "A", "dataTime": "2026-11-27 24:00", "pm10Value": "31"},
+        {"stationName": "A", "dataTime": "2026-11-28 01:00", "pm10Value": "-", "pm10Flag": "통신장애"},
+        {"stationName": "B", "dataTime": "2026-11-28 01:00", "o3Value": "0.03"},
+    ]
+    engine = create_async(db_url)
+    try:
+        writer = Writer(engine)
+        now = datetime(2026, 11, 28, 1, tzinfo=UTC)
+        await upsert_air_stations(
+            writer, [AirStation("A", "서울", None, None), AirStation("B", "부산", None, None)], now
+        )
+        await upsert_air_readings(writer, to_air_batch(items), None, now)  # type: ignore[arg-type]
+    finally:
+        await engine.dispose()
+    await migrate(db_url)
+    rows = await fetch_async(
+        db_url,
+        "SELECT station_name, CAST(kst_date AS TEXT), expected, received, flagged, unpublished FROM air_coverage "
+        "ORDER BY 1, 2",
+    )
+    assert rows == [("A", "2026-11-27", 1 << 23, 1 << 23, 0, 0), ("A", "2026-11-28", 1, 0, 1, 0),
+                    ("B", "2026-11-28", 1, 1, 0, 0)]  # fmt: skip
+    published = await fetch_async(db_url, "SELECT stations FROM air_published_hours")
+    assert published == [(2,)]
