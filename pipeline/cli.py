@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import click
 
-from pipeline import __version__, output
-from pipeline.config import JobName, Settings, load_settings
+from pipeline import __version__, clock, output
+from pipeline.config import SIDOS, JobName, Settings, load_settings
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.jobs import JOB_NAMES
 from pipeline.keys import Secrets, load_secrets, require_secrets
@@ -254,6 +254,39 @@ def bench(ctx: click.Context, quick: bool, sections: tuple[str, ...], json_path:
     lines = benchmarks.run(chosen, quick, lambda line: click.echo(benchmarks.format_line(line)), postgres)
     if json_path:
         benchmarks.write_json(lines, Path(json_path), quick)
+
+
+@cli.command()
+@_config_option
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), metavar="YYYY-MM-DD", help="first KST day (default: all)")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), metavar="YYYY-MM-DD", help="last KST day (default: all)")
+@click.option("--sido", type=click.Choice(SIDOS), metavar="PROVINCE", help="only this province's stations (서울, …)")
+@click.option("--station", metavar="NAME", help="only this station")
+@click.option("--all", "every_day", is_flag=True, help="list every station-day, not only those with holes")
+@click.option("--json", "as_json", is_flag=True, help="print a JSON list of station-days instead of a table")
+@click.pass_context
+def gaps(
+    ctx: click.Context,
+    since: datetime | None,
+    until: datetime | None,
+    sido: str | None,
+    station: str | None,
+    every_day: bool,
+    as_json: bool,
+) -> None:
+    """Missing station-hours per station and KST day; exit 1 when some the API can still serve are missing."""
+    from pipeline.gaps import Selection, collect_gaps
+
+    if since and until and since > until:
+        raise click.BadParameter(f"--since {since:%Y-%m-%d} is after --until {until:%Y-%m-%d}", param_hint="--since")
+    settings = _settings(ctx)
+    selection = Selection(since.date() if since else None, until.date() if until else None, sido, station)
+    report = asyncio.run(collect_gaps(settings.database.url, selection, clock.now(), every_day=every_day))
+    if as_json:
+        click.echo(json.dumps([day.as_dict() for day in report.days], ensure_ascii=False, indent=1))
+    else:
+        output.print_gaps(report)
+    ctx.exit(0 if report.ok else 1)
 
 
 @cli.command()

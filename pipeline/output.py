@@ -6,6 +6,8 @@ text (:func:`pipeline.redaction.printable`), and the rest are numbers and names 
 
 from __future__ import annotations
 
+import math
+import unicodedata
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -13,10 +15,12 @@ import click
 
 from pipeline.config import Settings
 from pipeline.load.db import display_url, sqlite_path
+from pipeline.redaction import printable
 from pipeline.transform.common import KST
 
 if TYPE_CHECKING:
     from pipeline.backfill import BackfillReport, DryRun
+    from pipeline.gaps import GapsReport
     from pipeline.runner import RunReport
     from pipeline.status import StatusReport
 
@@ -79,9 +83,59 @@ def print_status(report: StatusReport) -> None:
         last = f"#{run.last_run_id} {run.last_status} {_when(run.last_started_at)}" if run.last_run_id else "never"
         click.echo(f"{run.name:<18} {last}" + ("  (running)" if run.running else ""))
     click.echo("rows: " + ", ".join(f"{table} {count}" for table, count in report.totals.items()))
+    if report.completeness is not None and report.newest_hour is not None:
+        done = report.completeness
+        click.echo(
+            f"completeness, the 24 hours to {_when(report.newest_hour)}: {_percent(done.completeness)} of "
+            f"{done.published:,} published station-hours ({done.missing:,} missing, {done.flagged:,} flagged; "
+            "see pipeline gaps)"
+        )
     for usage in report.quota:
         state = "exhausted (code 22)" if usage.exhausted else f"{usage.left} left"
         click.echo(f"quota {usage.operation} {usage.day} KST: {usage.calls} of {usage.limit} calls used, {state}")
+
+
+def print_gaps(report: GapsReport) -> None:
+    """One line per station-day listed, then the totals; station names are API text, shown printable."""
+    echo = click.echo
+    if report.days:
+        echo(f"{'station':<14} {'province':<8} {'KST day':<10} {'exp':>4} {'recv':>4} {'flag':>4} {'miss':>4} "
+             f"{'complete':>8}  missing hours")  # fmt: skip
+    for day in report.days:
+        complete = day.counts.completeness
+        hours = " ".join(day.labels)
+        if day.counts.missing and not day.repairable:
+            hours += " (past the window)"
+        elif day.repairable < day.counts.missing:
+            hours += f" ({day.counts.missing - day.repairable} past the window)"
+        where = f"{_pad(printable(day.station_name), 14)} {_pad(printable(day.sido_name or '-'), 8)}"
+        echo(
+            f"{where} {day.kst_date:%Y-%m-%d} "
+            f"{day.counts.expected:>4} {day.counts.received:>4} {day.counts.flagged:>4} {day.counts.missing:>4} "
+            f"{_percent(complete):>8}  {hours}"
+        )
+    totals = report.totals
+    echo(
+        f"total: {report.stations} stations, {report.station_days} station-days; {totals.expected:,} hours expected, "
+        f"{totals.received:,} received, {totals.flagged:,} flagged, {totals.unpublished:,} never published, "
+        f"{totals.missing:,} missing; completeness {_percent(totals.completeness)}"
+    )
+    window = f" (the API serves hours since {_when(report.oldest_repairable)})" if report.oldest_repairable else ""
+    if report.ok:
+        echo(f"nothing repairable is missing{window}")
+    else:
+        echo(f"{report.repairable:,} missing hours can still be fetched{window}: the station job heals them")
+
+
+def _percent(share: float | None) -> str:
+    """Rounded down: a share short of whole never shows as 100.0%."""
+    return f"{math.floor(1000 * share) / 10:.1f}%" if share is not None else "-"
+
+
+def _pad(text: str, width: int) -> str:
+    """``text`` left-aligned in ``width`` terminal columns (Hangul takes two)."""
+    shown = sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+    return text + " " * max(width - shown, 0)
 
 
 def _when(value: datetime | None) -> str:

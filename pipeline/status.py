@@ -1,5 +1,5 @@
 """``pipeline status``: per job the last run, the last success, freshness, the next fire time; the last
-backfill and replay runs; table totals.
+backfill and replay runs; table totals; the completeness of the last 24 published hours (the ledger).
 
 Healthy (exit 0) means every enabled job succeeded within its freshness limit; it serves as a container or
 systemd health check.
@@ -17,8 +17,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from pipeline.config import Settings
 from pipeline.errors import ConfigError
+from pipeline.gaps import last_day_completeness
 from pipeline.jobs import JOBS
 from pipeline.jobs.context import make_ledger
+from pipeline.load.coverage import newest_published
 from pipeline.load.db import create_engine, display_url, error_message, sqlite_path
 from pipeline.load.queries import table_counts
 from pipeline.load.quota import Usage
@@ -26,6 +28,7 @@ from pipeline.load.runs import last_runs, load_timetable
 from pipeline.load.writer import Writer
 from pipeline.lock import daemon_pid
 from pipeline.timetable import freshness_limit
+from pipeline.transform.coverage import DayCounts
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,8 @@ class StatusReport:
     totals: dict[str, int]
     quota: list[Usage]
     others: list[OtherRun] = field(default_factory=list)
+    completeness: DayCounts | None = None  # the ledger over the 24 published hours up to newest_hour
+    newest_hour: datetime | None = None  # the newest hour AirKorea was seen to publish
 
     @property
     def healthy(self) -> bool:
@@ -80,6 +85,17 @@ class StatusReport:
             "jobs": [{k: plain(v) for k, v in asdict(job).items()} for job in self.jobs],
             "other_runs": [{k: plain(v) for k, v in asdict(run).items()} for run in self.others],
             "totals": self.totals,
+            "completeness_24h": None
+            if self.completeness is None
+            else {
+                "newest_hour": plain(self.newest_hour),
+                "expected": self.completeness.expected,
+                "received": self.completeness.received,
+                "flagged": self.completeness.flagged,
+                "not_published": self.completeness.unpublished,
+                "missing": self.completeness.missing,
+                "completeness": self.completeness.completeness,
+            },
             "quota": [
                 {
                     "operation": u.operation,
@@ -113,6 +129,8 @@ async def collect_status(settings: Settings, now: datetime | None = None) -> Sta
         timetable = await load_timetable(writer) if pid is not None and "daemon_jobs" in names else {}
         totals = await table_counts(engine)
         quota = await make_ledger(settings, writer).usage() if settings.sources.airkorea.enabled else []
+        newest = await newest_published(engine) if "air_coverage" in names else None
+        completeness = await last_day_completeness(engine, newest) if newest is not None else None
     except (SQLAlchemyError, OSError) as exc:  # asyncpg raises connection failures unwrapped
         raise ConfigError(f"database.url: cannot read {shown}: {error_message(exc)}") from None
     finally:
@@ -142,7 +160,16 @@ async def collect_status(settings: Settings, now: datetime | None = None) -> Sta
             )
         )
     others = [_other(name, record) for name, record in sorted(history.items()) if name not in (*JOBS, "cycle")]
-    return StatusReport(database=shown, daemon_pid=pid, jobs=jobs, totals=totals, quota=quota, others=others)
+    return StatusReport(
+        database=shown,
+        daemon_pid=pid,
+        jobs=jobs,
+        totals=totals,
+        quota=quota,
+        others=others,
+        completeness=completeness,
+        newest_hour=newest,
+    )
 
 
 def _other(name: str, record: dict[str, Any]) -> OtherRun:

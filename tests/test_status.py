@@ -44,7 +44,7 @@ def migrated(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize(
     "args",
-    [["status"], ["status", "--json"], ["sql", "SELECT count(*) FROM runs"], ["sql", "--tables"]],
+    [["status"], ["status", "--json"], ["sql", "SELECT count(*) FROM runs"], ["sql", "--tables"], ["gaps"]],
     ids=" ".join,
 )
 def test_status_and_sql_import_neither_aiohttp_nor_apscheduler(args: list[str], migrated: Path) -> None:
@@ -104,3 +104,42 @@ def test_status_prints_the_backfills(tmp_path: Path, migrated: Path) -> None:
                             capture_output=True, text=True, timeout=120)  # fmt: skip
     assert result.returncode == 1  # the jobs never ran: stale
     assert any(line.startswith("backfill_airkorea") and "#1 success" in line for line in result.stdout.splitlines())
+
+
+async def test_status_shows_the_completeness_of_the_last_24_published_hours(db_url: str) -> None:
+    from pipeline.load.coverage import expect_hours, record_published, upsert_coverage
+    from pipeline.load.upsert import upsert_air_stations
+    from pipeline.transform.airkorea import AirStation
+    from pipeline.transform.coverage import CoverageRow, hour_slot
+
+    newest = NOW.replace(minute=0) - timedelta(hours=1)
+    await migrate(db_url)
+    engine = create_engine(db_url)
+    try:
+        writer = Writer(engine)
+        await upsert_air_stations(
+            writer, [AirStation("A", "서울", None, None), AirStation("B", "서울", None, None)], NOW
+        )
+        await expect_hours(writer, newest - timedelta(hours=47), newest, NOW)  # two days expected of both
+        run_id = await start_run(writer, "airkorea_sido", "schedule", NOW)
+        await record_published(writer, newest, 2, run_id, NOW)
+        rows = []
+        for back in range(48):
+            hour = newest - timedelta(hours=back)
+            day, bit = hour_slot(hour)
+            if back == 3:  # B misses one hour of the last 24, A one of the day before (outside the window)
+                rows.append(CoverageRow(day, "A", 1 << bit, 0))
+            elif back == 30:
+                rows.append(CoverageRow(day, "B", 1 << bit, 0))
+            elif back == 5:
+                rows += [CoverageRow(day, "A", 0, 1 << bit), CoverageRow(day, "B", 1 << bit, 0)]
+            else:
+                rows += [CoverageRow(day, name, 1 << bit, 0) for name in ("A", "B")]
+        await upsert_coverage(writer, rows, NOW)
+    finally:
+        await engine.dispose()
+    report = await collect_status(parse_settings({"database": {"url": db_url}}), NOW)
+    assert report.newest_hour == newest and report.completeness is not None
+    done = report.completeness
+    assert (done.expected, done.received, done.flagged, done.missing) == (48, 46, 1, 1)
+    assert report.as_dict()["completeness_24h"]["completeness"] == 47 / 48

@@ -1,0 +1,175 @@
+"""``pipeline gaps``: the completeness ledger per station and KST day — what is missing, and whether the API
+can still repair it. Read-only; loads no HTTP library.
+
+A missing hour is *repairable* while it is inside the API's largest window (the station series reaches about
+three months back, :data:`pipeline.extract.airkorea.LARGEST_WINDOW`); older, it is lost. Exit 0 when nothing
+repairable is missing in the selection, 1 otherwise: a check for cron or CI.
+
+Fast at year scale: full days (24 hours expected and received) are counted in SQL; only the other
+station-days come back to Python, whose bits are counted there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, and_, func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from pipeline.errors import ConfigError
+from pipeline.extract import airkorea as airkorea_extract
+from pipeline.load.db import error_message
+from pipeline.load.tables import air_coverage, air_stations
+from pipeline.transform.coverage import (
+    FULL_DAY,
+    HOURS,
+    DayCounts,
+    DayCoverage,
+    hour_label,
+    hour_slot,
+    masks_between,
+)
+
+_Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    since: date | None = None
+    until: date | None = None
+    sido: str | None = None
+    station: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GapDay:
+    station_name: str
+    sido_name: str | None
+    kst_date: date
+    counts: DayCounts
+    missing_hours: list[datetime]  # UTC ends, earliest first
+    repairable: int  # of them, inside the API's window
+
+    @property
+    def labels(self) -> list[str]:
+        return [hour_label(hour_slot(hour)[1]) for hour in self.missing_hours]
+
+    def as_dict(self) -> dict[str, Any]:
+        completeness = self.counts.completeness
+        return {
+            "station_name": self.station_name,
+            "sido_name": self.sido_name,
+            "kst_date": self.kst_date.isoformat(),
+            "expected": self.counts.expected,
+            "received": self.counts.received,
+            "flagged": self.counts.flagged,
+            "not_published": self.counts.unpublished,
+            "missing": self.counts.missing,
+            "completeness": round(100 * completeness, 2) if completeness is not None else None,
+            "missing_hours": self.labels,
+            "repairable": self.repairable,
+            "past_window": self.counts.missing - self.repairable,
+        }
+
+
+@dataclass(slots=True)
+class GapsReport:
+    days: list[GapDay] = field(default_factory=list)  # the station-days listed (with a hole, or every one)
+    totals: DayCounts = field(default_factory=DayCounts)
+    station_days: int = 0
+    stations: int = 0
+    repairable: int = 0
+    oldest_repairable: datetime | None = None  # the end of the oldest hour the API still serves
+
+    @property
+    def ok(self) -> bool:
+        return self.repairable == 0
+
+
+def _filtered(query: _Query, selection: Selection) -> _Query:
+    c = air_coverage.c
+    if selection.since is not None:
+        query = query.where(c.kst_date >= selection.since)
+    if selection.until is not None:
+        query = query.where(c.kst_date <= selection.until)
+    if selection.station is not None:
+        query = query.where(c.station_name == selection.station)
+    if selection.sido is not None:
+        known = select(air_stations.c.station_name).where(air_stations.c.sido_name == selection.sido)
+        query = query.where(c.station_name.in_(known))
+    return query
+
+
+async def find_gaps(engine: AsyncEngine, selection: Selection, now: datetime, *, every_day: bool = False) -> GapsReport:
+    c = air_coverage.c
+    full = and_(c.expected == FULL_DAY, c.received == FULL_DAY)
+    summary = _filtered(select(func.count(), func.count(func.distinct(c.station_name))), selection)
+    complete = _filtered(select(func.count()).where(full), selection)
+    rows = _filtered(
+        select(air_coverage, air_stations.c.sido_name).join_from(
+            air_coverage, air_stations, air_stations.c.station_name == c.station_name, isouter=True
+        ),
+        selection,
+    )
+    if not every_day:
+        rows = rows.where(~full)
+    async with engine.connect() as conn:
+        station_days, stations = (await conn.execute(summary)).one()
+        full_days = int((await conn.execute(complete)).scalar_one())
+        found = (await conn.execute(rows.order_by(c.station_name, c.kst_date))).all()
+    oldest = airkorea_extract.oldest_served_hour(now)
+    report = GapsReport(station_days=int(station_days), stations=int(stations), oldest_repairable=oldest)
+    totals = DayCounts(expected=HOURS * full_days, received=HOURS * full_days) if not every_day else DayCounts()
+    for row in found:
+        day = DayCoverage(row.station_name, row.kst_date, row.expected, row.received, row.flagged, row.unpublished)
+        counts = day.counts()
+        totals = totals + counts
+        if not counts.missing and not every_day:
+            continue
+        missing = day.missing_hours()
+        repairable = sum(1 for hour in missing if hour >= oldest)
+        report.repairable += repairable
+        report.days.append(GapDay(row.station_name, row.sido_name, row.kst_date, counts, missing, repairable))
+    report.totals = totals
+    return report
+
+
+async def collect_gaps(url: str, selection: Selection, now: datetime, *, every_day: bool = False) -> GapsReport:
+    """:func:`find_gaps` on the database at ``url`` (which must exist and be migrated)."""
+    from pipeline.load.db import create_engine, display_url, sqlite_path
+
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        raise ConfigError(f"database.url: {path} does not exist yet; run 'pipeline migrate' or 'pipeline run'")
+    engine = create_engine(url)
+    try:
+        return await find_gaps(engine, selection, now, every_day=every_day)
+    except (SQLAlchemyError, OSError) as exc:
+        raise ConfigError(f"database.url: cannot read {display_url(url)}: {error_message(exc)}") from None
+    finally:
+        await engine.dispose()
+
+
+async def last_day_completeness(engine: AsyncEngine, newest: datetime) -> DayCounts:
+    """The ledger's counts over the 24 hours ending at ``newest`` (``pipeline status``)."""
+    first = newest - timedelta(hours=HOURS - 1)
+    windows = masks_between(first, newest)
+    query = select(air_coverage).where(air_coverage.c.kst_date.in_(list(windows)))
+    async with engine.connect() as conn:
+        found = (await conn.execute(query)).all()
+    totals = DayCounts()
+    for row in found:
+        window = windows[row.kst_date]
+        day = DayCoverage(
+            row.station_name,
+            row.kst_date,
+            row.expected & window,
+            row.received & window,
+            row.flagged & window,
+            row.unpublished & window,
+        )
+        totals = totals + day.counts()
+    return totals

@@ -1,0 +1,138 @@
+"""``pipeline gaps``: the ledger per station and KST day, its JSON, its exit codes, its bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from contextlib import redirect_stderr, redirect_stdout
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import main
+from pipeline.extract.airkorea import newest_published_hour
+from pipeline.load.coverage import expect_hours, upsert_coverage
+from pipeline.load.db import create_engine, migrate
+from pipeline.load.upsert import upsert_air_stations
+from pipeline.load.writer import Writer
+from pipeline.transform.airkorea import AirStation
+from pipeline.transform.common import KST
+from pipeline.transform.coverage import FULL_DAY, CoverageRow, hour_end
+
+TODAY = datetime.now(UTC).astimezone(KST).date()
+RECENT = TODAY - timedelta(days=2)  # inside the API's window
+OLD = TODAY - timedelta(days=200)  # past it
+
+
+async def fill(url: str, *, recent_hole: bool, old_hole: bool) -> None:
+    await migrate(url)
+    engine = create_engine(url)
+    writer = Writer(engine)
+    now = datetime.now(UTC)
+    await upsert_air_stations(
+        writer, [AirStation("종로구", "서울", "111123", None), AirStation("해운대구", "부산", None, None)], now
+    )
+    for day in (OLD, RECENT):
+        await expect_hours(writer, hour_end(day, 0), hour_end(day, 23), now)  # every station, the whole day
+        for station in ("종로구", "해운대구"):
+            received = FULL_DAY
+            if station == "종로구" and ((day == RECENT and recent_hole) or (day == OLD and old_hole)):
+                received &= ~((1 << 23) | (1 << 2))  # 03:00 and 24:00 missing
+            flagged = 1 << 5 if station == "해운대구" else 0
+            await upsert_coverage(writer, [CoverageRow(day, station, received & ~flagged, flagged)], now)
+    await engine.dispose()
+
+
+def run_gaps(tmp_path: Path, *args: str) -> tuple[int, str]:
+    """``pipeline gaps`` through the entry point (errors included); stdout and stderr together."""
+    config = tmp_path / "config.yaml"
+    config.write_text(f"database:\n  url: sqlite+aiosqlite:///{tmp_path / 'g.db'}\n", encoding="utf-8")
+    out = io.StringIO()
+    with redirect_stdout(out), redirect_stderr(out):
+        code = main(["gaps", "--config", str(config), *args])
+    return code, out.getvalue()
+
+
+def url_of(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'g.db'}"
+
+
+def test_a_repairable_hole_exits_1_and_json_names_its_hours(tmp_path: Path) -> None:
+    asyncio.run(fill(url_of(tmp_path), recent_hole=True, old_hole=False))
+    code, out = run_gaps(tmp_path, "--json")
+    assert code == 1
+    (day,) = json.loads(out)
+    assert (day["station_name"], day["sido_name"], day["kst_date"]) == ("종로구", "서울", RECENT.isoformat())
+    assert (day["expected"], day["received"], day["flagged"], day["missing"]) == (24, 22, 0, 2)
+    assert day["missing_hours"] == ["03:00", "24:00"] and day["repairable"] == 2 and day["past_window"] == 0
+    assert day["completeness"] == round(100 * 22 / 24, 2)
+    code, text = run_gaps(tmp_path)
+    assert code == 1
+    lines = text.splitlines()
+    assert lines[0].split()[:3] == ["station", "province", "KST"]
+    assert lines[1].split()[:7] == ["종로구", "서울", RECENT.isoformat(), "24", "22", "0", "2"]
+    assert lines[1].endswith("03:00 24:00")
+    # totals over every station-day: 4 days of 24 hours, 2 missing, 2 flagged (해운대구's 06:00 each day)
+    assert lines[2].startswith("total: 2 stations, 4 station-days; 96 hours expected, 92 received, 2 flagged")
+    assert "2 missing hours can still be fetched" in lines[3]
+
+
+def test_only_holes_past_the_window_exit_0_and_say_so(tmp_path: Path) -> None:
+    asyncio.run(fill(url_of(tmp_path), recent_hole=False, old_hole=True))
+    code, out = run_gaps(tmp_path, "--json")
+    assert code == 0
+    (day,) = json.loads(out)
+    assert day["kst_date"] == OLD.isoformat() and day["repairable"] == 0 and day["past_window"] == 2
+    code, text = run_gaps(tmp_path)
+    assert code == 0 and "(past the window)" in text and "nothing repairable is missing" in text
+
+
+def test_selections_narrow_the_report(tmp_path: Path) -> None:
+    asyncio.run(fill(url_of(tmp_path), recent_hole=True, old_hole=True))
+    assert run_gaps(tmp_path, "--json")[0] == 1
+    assert len(json.loads(run_gaps(tmp_path, "--json")[1])) == 2
+    code, out = run_gaps(tmp_path, "--json", "--until", (OLD + timedelta(days=1)).isoformat())
+    assert code == 0 and [d["kst_date"] for d in json.loads(out)] == [OLD.isoformat()]
+    code, out = run_gaps(tmp_path, "--json", "--sido", "부산")
+    assert code == 0 and json.loads(out) == []
+    code, out = run_gaps(tmp_path, "--json", "--station", "해운대구", "--all")
+    assert code == 0 and [(d["kst_date"], d["flagged"], d["missing"]) for d in json.loads(out)] == [
+        (OLD.isoformat(), 1, 0), (RECENT.isoformat(), 1, 0)
+    ]  # fmt: skip
+    code, out = run_gaps(tmp_path, "--json", "--since", RECENT.isoformat(), "--station", "종로구")
+    assert code == 1 and len(json.loads(out)) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--since", "2026-13-01"], "--since"),
+        (["--since", "2026-11-02", "--until", "2026-11-01"], "is after --until"),
+        (["--sido", "화성"], "--sido"),
+    ],
+)
+def test_bad_arguments_are_one_line_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    asyncio.run(fill(url_of(tmp_path), recent_hole=False, old_hole=False))
+    code, out = run_gaps(tmp_path, *args)
+    assert code == 2 and message in out and "Traceback" not in out
+
+
+def test_a_missing_database_is_one_line(tmp_path: Path) -> None:
+    code, out = run_gaps(tmp_path)
+    assert code != 0 and "does not exist yet" in out and out.count("\n") == 1
+
+
+def test_the_view_agrees_with_the_command(tmp_path: Path) -> None:
+    asyncio.run(fill(url_of(tmp_path), recent_hole=True, old_hole=True))
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "g.db") as conn:
+        rows = conn.execute(
+            "SELECT station_name, kst_date, expected, received, flagged, missing, missing_mask FROM air_completeness "
+            "WHERE missing > 0 ORDER BY kst_date"
+        ).fetchall()
+    assert rows == [("종로구", str(d), 24, 22, 0, 2, (1 << 23) | (1 << 2)) for d in (OLD, RECENT)]
+    assert newest_published_hour(datetime.now(UTC)) > hour_end(RECENT, 23)
+    assert isinstance(RECENT, date)
