@@ -5,8 +5,8 @@ A missing hour is *repairable* while it is inside the API's largest window (the 
 three months back, :data:`pipeline.extract.airkorea.LARGEST_WINDOW`); older, it is lost. Exit 0 when nothing
 repairable is missing in the selection, 1 otherwise: a check for cron or CI.
 
-Fast at year scale: full days (24 hours expected and received) are counted in SQL; only the other
-station-days come back to Python, whose bits are counted there.
+Fast at year scale: station-days without a hole are summed in SQL in one scan (their bits counted only where
+a mask is not trivial); only the station-days with a hole come back one by one.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -103,36 +103,63 @@ def _filtered(query: _Query, selection: Selection) -> _Query:
     return query
 
 
+def _bit_count(mask: ColumnElement[int]) -> ColumnElement[int]:
+    """The set bits of a day mask, in portable SQL (neither SQLite nor PostgreSQL has one popcount)."""
+    total: ColumnElement[int] = mask.bitwise_and(1)
+    for bit in range(1, HOURS):
+        total = total + mask.bitwise_rshift(bit).bitwise_and(1)
+    return total
+
+
+def _missing_mask() -> ColumnElement[int]:
+    c = air_coverage.c
+    return c.expected.bitwise_and(c.received.bitwise_or(c.flagged).bitwise_or(c.unpublished).bitwise_not())
+
+
 async def find_gaps(engine: AsyncEngine, selection: Selection, now: datetime, *, every_day: bool = False) -> GapsReport:
     c = air_coverage.c
-    full = and_(c.expected == FULL_DAY, c.received == FULL_DAY)
-    summary = _filtered(select(func.count(), func.count(func.distinct(c.station_name))), selection)
-    complete = _filtered(select(func.count()).where(full), selection)
+    missing = _missing_mask()
+    stations = _filtered(select(func.count(func.distinct(c.station_name))), selection)
+    # station-days without a hole, summed in one scan (no sort): their received hours are the expected ones
+    # that are neither flagged nor given up, and most are full days with nothing flagged
+    whole = _filtered(
+        select(
+            func.count(),
+            func.coalesce(func.sum(case((c.expected == FULL_DAY, HOURS), else_=_bit_count(c.expected))), 0),
+            func.coalesce(func.sum(case((c.flagged == 0, 0), else_=_bit_count(c.flagged))), 0),
+            func.coalesce(func.sum(case((c.unpublished == 0, 0), else_=_bit_count(c.unpublished))), 0),
+        ).where(missing == 0),
+        selection,
+    )
+    masks = (c.expected, c.received, c.flagged, c.unpublished)
+    columns = (c.station_name, air_stations.c.sido_name, c.kst_date, *masks)
     rows = _filtered(
-        select(air_coverage, air_stations.c.sido_name).join_from(
+        select(*columns).join_from(
             air_coverage, air_stations, air_stations.c.station_name == c.station_name, isouter=True
         ),
         selection,
     )
     if not every_day:
-        rows = rows.where(~full)
+        rows = rows.where(missing != 0)
     async with engine.connect() as conn:
-        station_days, stations = (await conn.execute(summary)).one()
-        full_days = int((await conn.execute(complete)).scalar_one())
+        station_count = int((await conn.execute(stations)).scalar_one())
+        summed = (0, 0, 0, 0) if every_day else tuple((await conn.execute(whole)).one())
         found = (await conn.execute(rows.order_by(c.station_name, c.kst_date))).all()
     oldest = airkorea_extract.oldest_served_hour(now)
-    report = GapsReport(station_days=int(station_days), stations=int(stations), oldest_repairable=oldest)
-    totals = DayCounts(expected=HOURS * full_days, received=HOURS * full_days) if not every_day else DayCounts()
+    report = GapsReport(stations=station_count, oldest_repairable=oldest)
+    days, expected_hours, flagged_hours, unpublished_hours = (int(n) for n in summed)
+    received_hours = expected_hours - flagged_hours - unpublished_hours
+    totals = DayCounts(expected_hours, received_hours, flagged_hours, unpublished_hours)
+    report.station_days = days
     for row in found:
         day = DayCoverage(row.station_name, row.kst_date, row.expected, row.received, row.flagged, row.unpublished)
         counts = day.counts()
         totals = totals + counts
-        if not counts.missing and not every_day:
-            continue
-        missing = day.missing_hours()
-        repairable = sum(1 for hour in missing if hour >= oldest)
+        report.station_days += 1
+        missing_hours = day.missing_hours()
+        repairable = sum(1 for hour in missing_hours if hour >= oldest)
         report.repairable += repairable
-        report.days.append(GapDay(row.station_name, row.sido_name, row.kst_date, counts, missing, repairable))
+        report.days.append(GapDay(row.station_name, row.sido_name, row.kst_date, counts, missing_hours, repairable))
     report.totals = totals
     return report
 

@@ -96,6 +96,9 @@ async def test_rows_are_kept_inside_the_range_including_24_00(env: dict[str, Any
     assert report.rows_upserted == 48 and report.rows_out_of_range == 720 - 48
     days = query(env["db"], "SELECT kst_date, hours FROM air_daily ORDER BY 1")
     assert days == [("2026-11-25", 24), ("2026-11-26", 24)]
+    # the completeness ledger is written on the same path: the two days, whole, 24:00 included
+    ledger = query(env["db"], "SELECT kst_date, expected, received + flagged, missing FROM air_completeness ORDER BY 1")
+    assert ledger == [("2026-11-25", 24, 24, 0), ("2026-11-26", 24, 24, 0)]
 
 
 async def test_dry_run_counts_and_makes_no_request(env: dict[str, Any]) -> None:

@@ -136,3 +136,33 @@ def test_the_view_agrees_with_the_command(tmp_path: Path) -> None:
     assert rows == [("종로구", str(d), 24, 22, 0, 2, (1 << 23) | (1 << 2)) for d in (OLD, RECENT)]
     assert newest_published_hour(datetime.now(UTC)) > hour_end(RECENT, 23)
     assert isinstance(RECENT, date)
+
+
+def test_the_totals_equal_the_views_sums(tmp_path: Path) -> None:
+    """The command sums the days without a hole in SQL, the others in Python; the view counts every row."""
+    from pipeline.gaps import Selection, find_gaps
+
+    url = url_of(tmp_path)
+    asyncio.run(fill(url, recent_hole=True, old_hole=True))
+
+    async def both() -> tuple[object, ...]:
+        engine = create_engine(url)
+        try:
+            now = datetime.now(UTC)
+            report = await find_gaps(engine, Selection(), now)
+            listed = await find_gaps(engine, Selection(), now, every_day=True)
+        finally:
+            await engine.dispose()
+        return report.totals, listed.totals, report.station_days, listed.station_days, len(listed.days)
+
+    import sqlite3
+
+    totals, every, days, every_days, listed = asyncio.run(both())
+    with sqlite3.connect(tmp_path / "g.db") as conn:
+        view = conn.execute(
+            "SELECT sum(expected), sum(received), sum(flagged), sum(not_published), sum(missing), count(*) "
+            "FROM air_completeness"
+        ).fetchone()
+    assert totals == every
+    assert (totals.expected, totals.received, totals.flagged, totals.unpublished, totals.missing, days) == view  # type: ignore[attr-defined]
+    assert days == every_days == listed == 4

@@ -102,6 +102,10 @@ def upgrade() -> None:
         comment="The completeness ledger: per station and KST day, which hours were expected, received, flagged, "
         "never published. Missing = expected & ~(received | flagged | unpublished). See air_completeness.",
     )
+    with op.batch_alter_table("air_coverage", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_air_coverage_station_name_kst_date"), ["station_name", "kst_date"], unique=False
+        )
     op.create_table(
         "air_published_hours",
         sa.Column("measured_at", UTCDateTime(), nullable=False, comment="UTC end of an hour a province answer carried"),
@@ -157,4 +161,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_air_heals_kst_date"))
     op.drop_table("air_heals")
     op.drop_table("air_published_hours")
+    with op.batch_alter_table("air_coverage", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_air_coverage_station_name_kst_date"))
     op.drop_table("air_coverage")

@@ -243,6 +243,10 @@ air_coverage = Table(
     "never published. Missing = expected & ~(received | flagged | unpublished). See air_completeness.",
 )
 
+# the key leads with the day (a poll writes one day of every station; gaps and healing read ranges of days);
+# this one serves a station's own questions (`gaps --station`, how many stations the ledger knows)
+Index(None, air_coverage.c.station_name, air_coverage.c.kst_date)
+
 air_published_hours = Table(
     "air_published_hours",
     metadata,
