@@ -9,7 +9,8 @@ first, stations with fresh holes before those whose holes a series already lacke
 A hole the series lacks is marked *tried*. AirKorea still publishes late hours within the daily window
 (:data:`LATE_WINDOW`), so a tried hole is tried again while it is that young; once older it is marked not
 published and never fetched again. A station whose last heal filled nothing waits :data:`BACKOFF` before the
-next (a station that stopped reporting must not eat the budget an hour at a time). The catch-up after
+next, and twice as long after each further fruitless one (a station that stopped reporting must not eat the
+budget an hour at a time). The catch-up after
 downtime is the same mechanism: the first poll makes the hours of the downtime expected, and healing repairs
 what the window and the budget allow.
 """
@@ -23,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from pipeline.config import AirKoreaSettings, DataTerm, Settings
 from pipeline.errors import BadRequestError, QuotaError, SourceError
@@ -40,8 +41,10 @@ log = logging.getLogger(__name__)
 
 #: the window within which AirKorea may still publish an hour late: a tried hole younger than this is retried
 LATE_WINDOW = airkorea_extract.WINDOWS[0]
-#: a station whose last heal filled no hole waits this long before the next
+#: a station whose last heal filled no hole waits this long before the next, twice as long after each further
+#: fruitless one, up to MAX_BACKOFF (a station that stopped reporting costs a few calls a week, not 4 a day)
 BACKOFF = timedelta(hours=6)
+MAX_BACKOFF = timedelta(days=4)
 _HOUR = timedelta(hours=1)
 
 
@@ -200,17 +203,36 @@ async def fetch_series(
     return Series(received, calls, filled)
 
 
-async def _waiting(ctx: RunContext, now: datetime) -> frozenset[str]:
-    """Stations whose latest heal, within :data:`BACKOFF`, filled nothing."""
-    latest = (
-        select(air_heals.c.station_name, func.max(air_heals.c.id).label("id"))
-        .where(air_heals.c.created_at >= now - BACKOFF)
-        .group_by(air_heals.c.station_name)
-        .subquery()
+def backing_off(heals: Sequence[tuple[str, datetime, int]], now: datetime) -> frozenset[str]:
+    """Pure: the stations to leave alone now. ``heals`` are (station, when, holes filled), newest first; after
+    ``n`` fruitless heals in a row a station waits ``BACKOFF × 2^(n-1)``, at most :data:`MAX_BACKOFF`."""
+    streaks: dict[str, tuple[int, datetime]] = {}
+    done: set[str] = set()
+    for station, at, filled in heals:
+        if station in done:
+            continue
+        if filled:
+            done.add(station)
+            continue
+        count, last = streaks.get(station, (0, at))
+        streaks[station] = (count + 1, last)
+    return frozenset(
+        station
+        for station, (count, last) in streaks.items()
+        if now - last < min(BACKOFF * 2 ** (count - 1), MAX_BACKOFF)
     )
-    query = select(air_heals.c.station_name).join(latest, latest.c.id == air_heals.c.id).where(air_heals.c.filled == 0)
+
+
+async def _waiting(ctx: RunContext, now: datetime) -> frozenset[str]:
+    """Stations in back-off (:func:`backing_off`), from the heals of the last :data:`MAX_BACKOFF`."""
+    query = (
+        select(air_heals.c.station_name, air_heals.c.created_at, air_heals.c.filled)
+        .where(air_heals.c.created_at >= now - MAX_BACKOFF)
+        .order_by(air_heals.c.id.desc())
+    )
     async with ctx.writer.engine.connect() as conn:
-        return frozenset((await conn.execute(query)).scalars())
+        heals = [(row.station_name, row.created_at, row.filled) for row in (await conn.execute(query)).all()]
+    return backing_off(heals, now)
 
 
 async def heal(ctx: RunContext, report: JobReport, fetched: Mapping[str, DataTerm]) -> None:

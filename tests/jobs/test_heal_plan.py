@@ -45,3 +45,19 @@ def test_the_watch_list_and_back_off_skip_stations() -> None:
                       waiting=frozenset({"silent"}))  # fmt: skip
     assert [c.station for c in plan.chosen] == ["watched-old"]  # its hole is older than the DAILY it got
     assert plan.waiting == 1
+
+
+def test_a_station_whose_heals_fill_nothing_backs_off_longer_each_time() -> None:
+    from pipeline.jobs.stations import BACKOFF, MAX_BACKOFF, backing_off
+
+    def waits(*ages_and_fills: tuple[timedelta, int]) -> bool:  # newest first
+        return "A" in backing_off([("A", NOW - age, filled) for age, filled in ages_and_fills], NOW)
+
+    assert not waits()  # never healed
+    assert waits((HOUR, 0)) and not waits((BACKOFF, 0))  # one fruitless heal: 6 h
+    assert waits((BACKOFF, 0), (2 * BACKOFF, 0))  # two in a row: 12 h
+    assert not waits((2 * BACKOFF, 0), (3 * BACKOFF, 0))
+    assert not waits((HOUR, 3), (2 * HOUR, 0))  # the last one filled holes: no back-off
+    assert waits((HOUR, 0), (2 * HOUR, 2), (3 * HOUR, 0))  # only the streak since the last success counts
+    many = [(MAX_BACKOFF - HOUR, 0)] + [(MAX_BACKOFF + k * HOUR, 0) for k in range(10)]
+    assert waits(*many) and not waits((MAX_BACKOFF, 0), *many[1:])  # capped at MAX_BACKOFF
