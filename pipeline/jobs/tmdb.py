@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from pipeline.config import DataTerm, Settings
 from pipeline.errors import RecordError, SourceError
@@ -81,7 +81,7 @@ async def store_movie_list(
     rejects: list[Reject] = []
     ids = [item["id"] for item, _ in listed if isinstance(item.get("id"), int)]
     ttl = ctx.settings.sources.tmdb.details_ttl
-    fresh = await fresh_details(ctx.writer.engine, ids, datetime.now(UTC) - timedelta(seconds=ttl)) if ttl else {}
+    fresh = await fresh_details(ctx.writer.engine, ids, ctx.now() - timedelta(seconds=ttl)) if ttl else {}
     details = await _details(ctx, [i for i in ids if i not in fresh], language, rejects)
     report.counts["details_fetched"] += len(ids) - len(fresh)
     report.counts["details_skipped"] += len(fresh)
@@ -100,7 +100,7 @@ async def store_movie_list(
             rejects.append(make_reject("tmdb", f"{list_name} item: {exc.reason}", item))
             continue
         snapshots.append(snapshot)
-    now = datetime.now(UTC)
+    now = ctx.now()  # what the details TTL compares against (pipeline.clock: the simulator's, simulating)
     written = await upsert_movies(ctx.writer, list(details.values()), ctx.run_id, now)
     if bare:
         written += await upsert_movies(ctx.writer, bare, ctx.run_id, now, details=False)
