@@ -224,7 +224,7 @@ async def _backfill(
     "--only",
     "sections",
     multiple=True,
-    type=click.Choice(["extract", "loader", "backfill", "daemon", "queries"]),
+    type=click.Choice(["extract", "loader", "backfill", "daemon", "queries", "day"]),
     help="run only this section (repeatable)",
 )
 @click.option(

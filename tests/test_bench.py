@@ -8,6 +8,7 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,6 +45,37 @@ def test_quick_bench_produces_every_figure(tmp_path: Path) -> None:
     assert any(line["section"] == "daemon" and line["unit"] == "MB" and 10 < line["value"] < 2000 for line in lines)
     assert len([line for line in lines if line["section"] == "queries"]) == 3
     assert by_name  # every line printed too
+    assert result.stdout.count("\n") >= len(lines)
+
+
+@pytest.mark.slow
+def test_quick_simulated_day_beside_the_old_default(tmp_path: Path) -> None:
+    out = tmp_path / "day.json"
+    result = subprocess.run([sys.executable, "-m", "pipeline", "bench", "--quick", "--only", "day", "--json", str(out)],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = json.loads(out.read_text(encoding="utf-8"))["lines"]
+    assert {line["section"] for line in lines} == {"day"}
+    for line in lines:  # what the whole quick bench asserts of every line
+        assert math.isfinite(line["value"]) and line["value"] >= 0, line
+        if line["ratio"] is not None:
+            assert math.isfinite(line["ratio"]) and line["ratio"] > 0, line
+        if line["target"] and line["target"] != "report":
+            assert isinstance(line["passed"], bool), line
+
+    def named(start: str) -> dict[str, Any]:
+        (found,) = [line for line in lines if line["name"].startswith(start)]
+        return found
+
+    calls, tmdb = named("AirKorea calls/"), named("TMDB requests/")
+    assert 0 < calls["value"] < calls["baseline"] and calls["baseline_name"] == "old default"
+    assert 0 < tmdb["value"] <= tmdb["baseline"]  # the one TMDB run of 6 hours fetches every movie's details
+    completeness = named("completeness")
+    assert completeness["value"] >= 99 and completeness["baseline"] < completeness["value"]  # old: the late hour
+    assert named("station-hours missing per `gaps`")["value"] == 0
+    gaps = named("gaps on ")
+    assert gaps["unit"] == "ms" and gaps["value"] > 0
+    assert named("gaps --json")["value"] > 0 and named("gaps --station")["value"] > 0
     assert result.stdout.count("\n") >= len(lines)
 
 

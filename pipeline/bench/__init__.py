@@ -5,8 +5,10 @@ simulator always runs in its own process (``pipeline simulate``), as a real API 
 
 Sections: ``extract`` (concurrent requests against the ideal bound, and against sequential ``requests``),
 ``loader`` (our upsert against raw ``sqlite3`` executemany, fresh and over the same rows; dlt when installed),
-``backfill`` (the nationwide 3-month backfill end to end), ``daemon`` (idle footprint after one cycle) and
-``queries`` (the views on a year of hourly readings).
+``backfill`` (the nationwide 3-month backfill end to end), ``daemon`` (idle footprint after one cycle),
+``queries`` (the views on a year of hourly readings) and ``day`` (a simulated day at the default timetable
+beside the old default — calls, requests, completeness — and ``gaps`` on a year of the ledger; its simulator
+runs in process, so that the bench can move its clock).
 
 One module per section, each registering its runner with the harness (``harness.py``: the lines, the sizes,
 the simulator process, the run). Importing this package imports every section, so the registry is complete.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 from pipeline.bench.backfill import bench_backfill
 from pipeline.bench.daemon import bench_daemon
+from pipeline.bench.day import bench_day, simulate_day, time_gaps
 from pipeline.bench.extract import bench_extract
 from pipeline.bench.harness import SECTIONS, Line, Sizes, format_line, run, simulator_process, write_json
 from pipeline.bench.loader import bench_loader, synthetic_readings
@@ -29,13 +32,16 @@ __all__ = [
     "Sizes",
     "bench_backfill",
     "bench_daemon",
+    "bench_day",
     "bench_extract",
     "bench_loader",
     "bench_loader_postgres",
     "bench_queries",
     "format_line",
     "run",
+    "simulate_day",
     "simulator_process",
     "synthetic_readings",
+    "time_gaps",
     "write_json",
 ]
