@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, case, func, select
+from sqlalchemy import ColumnElement, Select, case, func, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -132,7 +132,7 @@ async def find_gaps(engine: AsyncEngine, selection: Selection, now: datetime, *,
         selection,
     )
     masks = (c.expected, c.received, c.flagged, c.unpublished)
-    columns = (c.station_name, air_stations.c.sido_name, c.kst_date, *masks)
+    columns = (c.station_name, air_stations.c.sido_name, c.kst_date, *masks, c.tried)
     rows = _filtered(
         select(*columns).join_from(
             air_coverage, air_stations, air_stations.c.station_name == c.station_name, isouter=True
@@ -146,18 +146,24 @@ async def find_gaps(engine: AsyncEngine, selection: Selection, now: datetime, *,
         summed = (0, 0, 0, 0) if every_day else tuple((await conn.execute(whole)).one())
         found = (await conn.execute(rows.order_by(c.station_name, c.kst_date))).all()
     oldest = airkorea_extract.oldest_served_hour(now)
+    late = airkorea_extract.late_publication_limit(now)
     report = GapsReport(stations=station_count, oldest_repairable=oldest)
     days, expected_hours, flagged_hours, unpublished_hours = (int(n) for n in summed)
     received_hours = expected_hours - flagged_hours - unpublished_hours
     totals = DayCounts(expected_hours, received_hours, flagged_hours, unpublished_hours)
     report.station_days = days
     for row in found:
-        day = DayCoverage(row.station_name, row.kst_date, row.expected, row.received, row.flagged, row.unpublished)
+        day = DayCoverage(
+            row.station_name, row.kst_date, row.expected, row.received, row.flagged, row.unpublished, row.tried
+        )
         counts = day.counts()
         totals = totals + counts
         report.station_days += 1
         missing_hours = day.missing_hours()
-        repairable = sum(1 for hour in missing_hours if hour >= oldest)
+        # a hole a series already lacked, past the late window, is given up at the station job's next run
+        repairable = sum(
+            1 for hour in missing_hours if hour >= oldest and not (day.tried >> hour_slot(hour)[1] & 1 and hour < late)
+        )
         report.repairable += repairable
         report.days.append(GapDay(row.station_name, row.sido_name, row.kst_date, counts, missing_hours, repairable))
     report.totals = totals
@@ -173,6 +179,12 @@ async def collect_gaps(url: str, selection: Selection, now: datetime, *, every_d
         raise ConfigError(f"database.url: {path} does not exist yet; run 'pipeline migrate' or 'pipeline run'")
     engine = create_engine(url)
     try:
+        async with engine.connect() as conn:
+            names = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+        if "air_coverage" not in names:
+            raise ConfigError(
+                f"database.url: {display_url(url)} has no completeness ledger yet; run 'pipeline migrate'"
+            )
         return await find_gaps(engine, selection, now, every_day=every_day)
     except (SQLAlchemyError, OSError) as exc:
         raise ConfigError(f"database.url: cannot read {display_url(url)}: {error_message(exc)}") from None

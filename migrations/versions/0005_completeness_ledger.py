@@ -136,6 +136,12 @@ def upgrade() -> None:
         sa.Column("holes", sa.Integer(), nullable=False, comment="missing hours inside the window before the fetch"),
         sa.Column("filled", sa.Integer(), nullable=False, comment="of them, hours the series held"),
         sa.Column(
+            "lacked",
+            sa.Integer(),
+            nullable=False,
+            comment="of them, hours the series should have held and did not (all, when it came empty or failed)",
+        ),
+        sa.Column(
             "oldest_hole", UTCDateTime(), nullable=False, comment="UTC end of the oldest hole it was fetched for"
         ),
         sa.Column("created_at", UTCDateTime(), nullable=False, comment="UTC"),

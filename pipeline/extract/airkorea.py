@@ -98,6 +98,12 @@ def oldest_served_hour(now: datetime) -> datetime:
     return newest_published_hour(now) - LARGEST_WINDOW.reach + timedelta(hours=1)
 
 
+def late_publication_limit(now: datetime) -> datetime:
+    """The end of the oldest hour the daily window still holds at ``now``: until then AirKorea may publish an
+    hour late (a hole younger than this is worth trying again)."""
+    return newest_published_hour(now) - WINDOWS[0].reach + timedelta(hours=1)
+
+
 def sido_query(sido: str, *, ver: str, rows: int, page: int = 1) -> dict[str, str]:
     """Query parameters of ``getCtprvnRltmMesureDnsty``: every station's newest hour in a province."""
     return {"sidoName": sido, "ver": ver, "returnType": "json", "numOfRows": str(rows), "pageNo": str(page)}

@@ -238,27 +238,50 @@ async def collect_sido(ctx: RunContext, report: JobReport) -> None:
 
 
 async def _published(ctx: RunContext, report: JobReport, newest: Newest, polled: tuple[str, ...] | None) -> None:
-    """Extend the expected hours to the newest one published; ask for another poll when it is late."""
+    """Extend the expected hours to the newest one published; ask for another poll when that hour is not
+    published yet, or only for part of the stations polled."""
     if newest.hour is None:
         return
     now = ctx.now()
-    previous = await newest_published(ctx.writer.engine)
-    if previous is None or newest.hour > previous:
-        first = newest.hour if previous is None else previous + timedelta(hours=1)
-        async with ctx.writer.transaction():
-            await expect_hours(ctx.writer, first, newest.hour, now, polled)
-            await record_published(ctx.writer, newest.hour, newest.stations, ctx.run_id, now)
-        report.counts["hours_published"] += (newest.hour - first) // timedelta(hours=1) + 1
     due = airkorea_extract.newest_published_hour(now)
+    if newest.hour > due:  # a mislabelled item must not make every station owe hours the API has not served
+        report.warnings.append(f"an item is labelled {newest.hour:%Y-%m-%d %H:%M} UTC, after {due:%H:%M} UTC: ignored")
+        newest = Newest(due, 0)
+    report.counts["hours_published"] += await advance_published(ctx.writer, newest, polled, ctx.run_id, now)
+    assert newest.hour is not None
+    late = None
     if newest.hour < due:
         late = f"the newest hour published is {newest.hour:%Y-%m-%d %H:%M} UTC, not yet {due:%H:%M} UTC"
-        report.counts["late"] += 1
-        delay = ctx.settings.sources.airkorea.late_poll
-        if delay:
-            report.retry_at = now + timedelta(seconds=delay)
-            late += f": polling again at {report.retry_at:%H:%M} UTC"
-        report.warnings.append(late)
-        log.info("airkorea_sido: %s", late)
+    else:
+        known = await station_count(ctx.writer.engine, polled)
+        if newest.stations < NATIONWIDE_MIN_SHARE * known:
+            late = f"the newest hour ({newest.hour:%H:%M} UTC) came for {newest.stations} of {known} stations"
+    if late is None:
+        return
+    report.counts["late"] += 1
+    delay = ctx.settings.sources.airkorea.late_poll
+    if delay:
+        report.retry_at = now + timedelta(seconds=delay)
+        late += f": polling again at {report.retry_at:%H:%M} UTC"
+    report.warnings.append(late)
+    log.info("airkorea_sido: %s", late)
+
+
+async def advance_published(
+    writer: Writer, newest: Newest, polled: Sequence[str] | None, run_id: int, now: datetime
+) -> int:
+    """A poll's newest hour, newer than any before, becomes the ledger's end: every station of the provinces
+    ``polled`` (``None``: all) is expected to hold the hours up to it. Returns how many hours were added."""
+    if newest.hour is None:
+        return 0
+    previous = await newest_published(writer.engine)
+    if previous is not None and newest.hour <= previous:
+        return 0
+    first = newest.hour if previous is None else previous + timedelta(hours=1)
+    async with writer.transaction():
+        await expect_hours(writer, first, newest.hour, now, polled)
+        await record_published(writer, newest.hour, newest.stations, run_id, now)
+    return (newest.hour - first) // timedelta(hours=1) + 1
 
 
 async def _nationwide(

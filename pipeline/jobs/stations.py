@@ -50,7 +50,7 @@ _HOUR = timedelta(hours=1)
 
 def late_limit(now: datetime) -> datetime:
     """The end of the oldest hour the late-publication window still holds at ``now``."""
-    return airkorea_extract.newest_published_hour(now) - LATE_WINDOW.reach + _HOUR
+    return airkorea_extract.late_publication_limit(now)
 
 
 def kst_today(now: datetime) -> date:
@@ -162,35 +162,48 @@ async def station_holes(ctx: RunContext, station: str) -> list[Hole]:
 @dataclass(frozen=True, slots=True)
 class Series:
     received: int  # items the series held
-    calls: int  # pages it took
+    calls: int  # requests it took (a failed one counts)
     filled: int  # holes it held
+    lacked: int  # holes it should have held and did not (all of them when it came empty or failed)
+    error: SourceError | None = None  # why it stopped early, if it did
 
 
 async def fetch_series(
     ctx: RunContext, report: JobReport, station: str, term: DataTerm, wanted: Sequence[Hole]
 ) -> Series:
-    """Fetch and store one station's series; mark the ``wanted`` holes it covered and lacked."""
+    """Fetch and store one station's series; mark the ``wanted`` holes it covered and lacked.
+
+    Only holes between the oldest and the newest hour the series carried count as lacked: an empty or cut
+    answer (``03 NODATA``, ``items: ""``, a failure half-way) proves nothing about the hours it did not reach.
+    """
     settings = ctx.settings.sources.airkorea
     client = ctx.clients["airkorea"]
     carried: set[tuple[date, int]] = set()
     received = calls = 0
-    async for page in airkorea_extract.fetch_station_pages(client, station, settings, term):
-        calls += 1
-        if page.shortfall:
-            report.warnings.append(page.describe_shortfall(f"station {station}"))
-        received += len(page.items)
-        rows = await store(ctx, report, page.items, station)
-        for row in rows.coverage:
-            carried.update((row.kst_date, bit) for bit in bits(row.received | row.flagged))
+    error: SourceError | None = None
+    try:
+        async for page in airkorea_extract.fetch_station_pages(client, station, settings, term):
+            calls += 1
+            if page.shortfall:
+                report.warnings.append(page.describe_shortfall(f"station {station}"))
+            received += len(page.items)
+            rows = await store(ctx, report, page.items, station)
+            for row in rows.coverage:
+                carried.update((row.kst_date, bit) for bit in bits(row.received | row.flagged))
+    except SourceError as exc:
+        error, calls = exc, calls + 1
+    calls = max(calls, 1)  # an empty answer is a request too (retries count in the quota ledger only)
     now = ctx.now()
-    limit, reach = late_limit(now), WINDOW[term].reach
+    limit = late_limit(now)
+    hours = [hour_end(day, bit) for day, bit in carried]
+    first, last = (min(hours), max(hours)) if hours else (None, None)
     marks: dict[tuple[date, str], list[int]] = {}
     filled = 0
     for hole in wanted:
         day, bit = hour_slot(hole.hour)
         if (day, bit) in carried:
             filled += 1
-        elif airkorea_extract.reach_of(hole.hour, now) <= reach:
+        elif first is not None and last is not None and first <= hole.hour <= last:
             mark = marks.setdefault((day, station), [0, 0])
             mark[0] |= 1 << bit
             if hole.hour < limit:
@@ -200,16 +213,19 @@ async def fetch_series(
     report.counts["holes_filled"] += filled
     report.counts["holes_lacked"] += sum(mark.tried.bit_count() for mark in given_up)
     report.counts["holes_given_up"] += sum(mark.unpublished.bit_count() for mark in given_up)
-    return Series(received, calls, filled)
+    lacked = sum(mark.tried.bit_count() for mark in given_up) if hours else len(wanted)
+    return Series(received, calls, filled, lacked, error)
 
 
-def backing_off(heals: Sequence[tuple[str, datetime, int]], now: datetime) -> frozenset[str]:
-    """Pure: the stations to leave alone now. ``heals`` are (station, when, holes filled), newest first; after
-    ``n`` fruitless heals in a row a station waits ``BACKOFF × 2^(n-1)``, at most :data:`MAX_BACKOFF`."""
+def backing_off(heals: Sequence[tuple[str, datetime, int, int]], now: datetime) -> frozenset[str]:
+    """Pure: the stations to leave alone now. ``heals`` are (station, when, holes filled, holes lacked), newest
+    first. A heal that filled nothing and lacked something is fruitless; after ``n`` fruitless heals in a row
+    a station waits ``BACKOFF × 2^(n-1)``, at most :data:`MAX_BACKOFF`. A heal that neither filled nor lacked
+    (its holes newer than the series' newest hour: a late hour) neither counts nor breaks the streak."""
     streaks: dict[str, tuple[int, datetime]] = {}
     done: set[str] = set()
-    for station, at, filled in heals:
-        if station in done:
+    for station, at, filled, lacked in heals:
+        if station in done or not (filled or lacked):
             continue
         if filled:
             done.add(station)
@@ -224,14 +240,15 @@ def backing_off(heals: Sequence[tuple[str, datetime, int]], now: datetime) -> fr
 
 
 async def _waiting(ctx: RunContext, now: datetime) -> frozenset[str]:
-    """Stations in back-off (:func:`backing_off`), from the heals of the last :data:`MAX_BACKOFF`."""
+    """Stations in back-off (:func:`backing_off`), from the heals within the API's largest window (older
+    holes cannot be healed: a streak needs no longer memory; at most ``heal_budget`` rows a day)."""
     query = (
-        select(air_heals.c.station_name, air_heals.c.created_at, air_heals.c.filled)
-        .where(air_heals.c.created_at >= now - MAX_BACKOFF)
+        select(air_heals.c.station_name, air_heals.c.created_at, air_heals.c.filled, air_heals.c.lacked)
+        .where(air_heals.c.created_at >= now - airkorea_extract.LARGEST_WINDOW.reach)
         .order_by(air_heals.c.id.desc())
     )
     async with ctx.writer.engine.connect() as conn:
-        heals = [(row.station_name, row.created_at, row.filled) for row in (await conn.execute(query)).all()]
+        heals = [(r.station_name, r.created_at, r.filled, r.lacked) for r in (await conn.execute(query)).all()]
     return backing_off(heals, now)
 
 
@@ -270,17 +287,16 @@ async def heal(ctx: RunContext, report: JobReport, fetched: Mapping[str, DataTer
         return
 
     async def one(candidate: Candidate) -> None:
-        try:
-            series = await fetch_series(ctx, report, candidate.station, candidate.window.term, candidate.holes)
-        except SourceError as exc:
-            report.fail(exc, fatal=isinstance(exc, BadRequestError))
-            return
+        series = await fetch_series(ctx, report, candidate.station, candidate.window.term, candidate.holes)
+        if series.error is not None:  # still charged to the budget, and a fruitless heal (back-off)
+            report.fail(series.error, fatal=isinstance(series.error, BadRequestError))
         heal_record = Heal(
             candidate.station,
             candidate.window.term,
             series.calls,
             len(candidate.holes),
             series.filled,
+            series.lacked,
             candidate.oldest,
         )
         await record_heal(ctx.writer, heal_record, ctx.run_id, today, now)
@@ -297,10 +313,9 @@ async def collect_stations(ctx: RunContext, report: JobReport) -> None:
     fetched: dict[str, DataTerm] = {}
 
     async def one(station: str) -> None:
-        try:
-            series = await fetch_series(ctx, report, station, term, await station_holes(ctx, station))
-        except SourceError as exc:
-            report.fail(exc, fatal=isinstance(exc, BadRequestError))
+        series = await fetch_series(ctx, report, station, term, await station_holes(ctx, station))
+        if series.error is not None:
+            report.fail(series.error, fatal=isinstance(series.error, BadRequestError))
             return
         fetched[station] = term
         if not series.received:

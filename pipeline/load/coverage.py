@@ -27,6 +27,7 @@ STATES = ("received", "flagged", "unpublished")
 
 
 def _prepared(writer: Writer) -> Prepared:
+    """Page rows: ``expected`` and ``tried`` gain bits; a new state of an hour replaces its old one."""
     return writer.prepare(air_coverage, union=("expected", "tried"), overlay=STATES)
 
 
@@ -34,7 +35,15 @@ async def upsert_coverage(writer: Writer, rows: Sequence[CoverageRow], now: date
     """What pages carried: their hours become expected, and received or flagged (whatever they were)."""
     if not rows:
         return 0
-    records = [(r.kst_date, r.station_name, r.received | r.flagged, r.received, r.flagged, 0, 0, now) for r in rows]
+    merged: dict[tuple[date, str], list[int]] = {}  # one row a key: a bulk statement keeps only the last one
+    for row in rows:
+        masks = merged.setdefault((row.kst_date, row.station_name), [0, 0])
+        masks[0] = (masks[0] & ~row.flagged) | row.received  # a later row of the same hour wins, as upserted
+        masks[1] = (masks[1] & ~row.received) | row.flagged
+    records = [
+        (day, station, received | flagged, received, flagged, 0, 0, now)
+        for (day, station), (received, flagged) in merged.items()
+    ]
     return await writer.write(_prepared(writer), records)
 
 
@@ -49,10 +58,38 @@ class HoleMark:
 
 
 async def mark_holes(writer: Writer, marks: Sequence[HoleMark], now: datetime) -> int:
-    records = [(m.kst_date, m.station_name, 0, 0, 0, m.unpublished, m.tried, now) for m in marks if m.tried]
-    if not records:
+    """Record what series said of holes. An hour held by then (a backfill wrote it meanwhile) stays held: the
+    marks never touch ``received`` or ``flagged``, and ``unpublished`` only gains hours neither holds."""
+    merged: dict[tuple[date, str], list[int]] = {}
+    for mark in marks:
+        if mark.tried:
+            masks = merged.setdefault((mark.kst_date, mark.station_name), [0, 0])
+            masks[0] |= mark.tried
+            masks[1] |= mark.unpublished
+    if not merged:
         return 0
-    return await writer.write(_prepared(writer), records)
+    c = air_coverage.c
+    rows = [
+        {"kst_date": day, "station_name": station, "expected": 0, "received": 0, "flagged": 0,
+         "unpublished": unpublished, "tried": tried, "updated_at": now}
+        for (day, station), (tried, unpublished) in merged.items()
+    ]  # fmt: skip
+    ins = dialect_insert(writer.dialect, air_coverage)
+    held = c.received.bitwise_or(c.flagged)
+    statement = ins.on_conflict_do_update(
+        index_elements=["kst_date", "station_name"],
+        set_={
+            "tried": c.tried.bitwise_or(ins.excluded.tried),
+            "unpublished": c.unpublished.bitwise_or(ins.excluded.unpublished.bitwise_and(held.bitwise_not())),
+            "updated_at": ins.excluded.updated_at,
+        },
+    )
+    try:
+        async with writer.transaction() as conn:
+            await conn.execute(statement, rows)
+    except SQLAlchemyError as exc:
+        raise LoadError(redact(f"writing air_coverage failed: {exc}").splitlines()[0]) from None
+    return len(rows)
 
 
 async def expect_hours(
@@ -134,6 +171,7 @@ class Heal:
     calls: int
     holes: int
     filled: int
+    lacked: int
     oldest_hole: datetime
 
 
@@ -146,6 +184,7 @@ async def record_heal(writer: Writer, heal: Heal, run_id: int, kst_date: date, n
         "calls": heal.calls,
         "holes": heal.holes,
         "filled": heal.filled,
+        "lacked": heal.lacked,
         "oldest_hole": heal.oldest_hole,
         "created_at": now,
     }

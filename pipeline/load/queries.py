@@ -33,7 +33,10 @@ async def fresh_details(engine: AsyncEngine, ids: Sequence[int], since: datetime
         return {row.tmdb_id: row.revenue for row in (await conn.execute(query)).all()}
 
 
-async def station_count(engine: AsyncEngine) -> int:
-    """How many stations the collection knows."""
+async def station_count(engine: AsyncEngine, sidos: Sequence[str] | None = None) -> int:
+    """How many stations the collection knows (of ``sidos``; ``None``: all)."""
+    query = select(func.count()).select_from(air_stations)
+    if sidos is not None:
+        query = query.where(air_stations.c.sido_name.in_(list(sidos)))
     async with engine.connect() as conn:
-        return int((await conn.execute(select(func.count()).select_from(air_stations))).scalar_one())
+        return int((await conn.execute(query)).scalar_one())

@@ -268,6 +268,12 @@ air_heals = Table(
     Column("calls", Integer, nullable=False, comment="requests the series took"),
     Column("holes", Integer, nullable=False, comment="missing hours inside the window before the fetch"),
     Column("filled", Integer, nullable=False, comment="of them, hours the series held"),
+    Column(
+        "lacked",
+        Integer,
+        nullable=False,
+        comment="of them, hours the series should have held and did not (all, when it came empty or failed)",
+    ),
     Column("oldest_hole", UTCDateTime, nullable=False, comment="UTC end of the oldest hole it was fetched for"),
     Column("created_at", UTCDateTime, nullable=False, comment="UTC"),
     comment="One row per series fetched to repair holes (self-healing): what it cost and what it filled.",

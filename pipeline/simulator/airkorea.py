@@ -129,7 +129,9 @@ def _quirky_ctprvn_body(
     fmt: Format, sido: str, index: int, ver: int, page: int, per_page: int, quirks: Quirks
 ) -> bytes:
     """:func:`ctprvn_body` with the quirks that are switched on (the plain one is pinned to a reference)."""
-    skip = frozenset(name for name, hour in quirks.missing if airkorea_data.hour_index(hour) == index)
+    skip = frozenset(
+        name for name, hour in quirks.missing | quirks.never_published if airkorea_data.hour_index(hour) == index
+    )
     total, rows = airkorea_data.ctprvn_rows(sido, index, ver, page, per_page, fmt, skip)
     if quirks.short_answers > 0 and rows:
         quirks.short_answers -= 1
@@ -156,10 +158,17 @@ def _newest(state: SimulatorState) -> int:
 
 
 def msrstn_body(
-    fmt: Format, station: airkorea_data.Station, newest: int, hours: int, ver: int, page: int, per_page: int
+    fmt: Format,
+    station: airkorea_data.Station,
+    newest: int,
+    hours: int,
+    ver: int,
+    page: int,
+    per_page: int,
+    skip: frozenset[int] = frozenset(),
 ) -> bytes:
     """A ``getMsrstnAcctoRltmMesureDnsty`` body for one station, newest hour first."""
-    total, rows = airkorea_data.msrstn_rows(station, newest, hours, ver, page, per_page, fmt)
+    total, rows = airkorea_data.msrstn_rows(station, newest, hours, ver, page, per_page, fmt, skip)
     return render_body(fmt, total, rows, False, ver, page, per_page)
 
 
@@ -221,7 +230,10 @@ async def msrstn(request: web.Request, state: SimulatorState) -> web.StreamRespo
     station = airkorea_data.stations_by_name().get(name)
     if station is None:
         return _response(fmt, _empty_items(fmt, render_body(fmt, 0, [], False, ver, page, rows), state.quirks))
-    return _response(fmt, msrstn_body(fmt, station, _newest(state), hours, ver, page, rows))
+    never = frozenset(
+        airkorea_data.hour_index(hour) for name, hour in state.quirks.never_published if name == station.name
+    )
+    return _response(fmt, msrstn_body(fmt, station, _newest(state), hours, ver, page, rows, never))
 
 
 async def unknown_operation(request: web.Request) -> web.StreamResponse:

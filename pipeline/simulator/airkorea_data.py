@@ -816,13 +816,24 @@ DATA_TERM_HOURS: Final[dict[str, int]] = {"DAILY": 24, "MONTH": 30 * 24, "3MONTH
 
 
 def msrstn_rows(
-    station: Station, newest: int, hours: int, ver: int, page: int, rows: int, fmt: TextFormat = "raw"
+    station: Station,
+    newest: int,
+    hours: int,
+    ver: int,
+    page: int,
+    rows: int,
+    fmt: TextFormat = "raw",
+    skip: frozenset[int] = frozenset(),
 ) -> tuple[int, list[Row]]:
-    """``(totalCount, rows)`` of one ``getMsrstnAcctoRltmMesureDnsty`` page, newest hour first."""
-    start, stop = page_bounds(hours, page, rows)
+    """``(totalCount, rows)`` of one ``getMsrstnAcctoRltmMesureDnsty`` page, newest hour first, without the
+    hour indexes in ``skip``."""
+    indexes = [newest - offset for offset in range(hours) if newest - offset not in skip] if skip else None
+    total = len(indexes) if indexes is not None else hours
+    start, stop = page_bounds(total, page, rows)
     p = station_params(station)
     sido_index = p.sido_index
-    return hours, [reading_row(p, hour_factors(sido_index, newest - offset), ver, fmt) for offset in range(start, stop)]
+    chosen = indexes[start:stop] if indexes is not None else [newest - offset for offset in range(start, stop)]
+    return total, [reading_row(p, hour_factors(sido_index, index), ver, fmt) for index in chosen]
 
 
 def msrstn_page(

@@ -75,6 +75,8 @@ class Quirks:
     late_hours: dict[datetime, int] = field(default_factory=dict)  # hour → minutes past it that it is published
     missing: set[tuple[str, datetime]] = field(default_factory=set)  # (station, hour): absent from its province's
     # answer for that hour, though present in its own series
+    never_published: set[tuple[str, datetime]] = field(default_factory=set)  # (station, hour): absent from its
+    # province's answer and from its own series: an hour the API never fills
 
 
 @dataclass(slots=True)

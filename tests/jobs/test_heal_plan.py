@@ -50,8 +50,8 @@ def test_the_watch_list_and_back_off_skip_stations() -> None:
 def test_a_station_whose_heals_fill_nothing_backs_off_longer_each_time() -> None:
     from pipeline.jobs.stations import BACKOFF, MAX_BACKOFF, backing_off
 
-    def waits(*ages_and_fills: tuple[timedelta, int]) -> bool:  # newest first
-        return "A" in backing_off([("A", NOW - age, filled) for age, filled in ages_and_fills], NOW)
+    def waits(*ages_and_fills: tuple[timedelta, int]) -> bool:  # newest first; a fill of 0 lacked its hole
+        return "A" in backing_off([("A", NOW - age, filled, 0 if filled else 1) for age, filled in ages_and_fills], NOW)
 
     assert not waits()  # never healed
     assert waits((HOUR, 0)) and not waits((BACKOFF, 0))  # one fruitless heal: 6 h
@@ -61,3 +61,7 @@ def test_a_station_whose_heals_fill_nothing_backs_off_longer_each_time() -> None
     assert waits((HOUR, 0), (2 * HOUR, 2), (3 * HOUR, 0))  # only the streak since the last success counts
     many = [(MAX_BACKOFF - HOUR, 0)] + [(MAX_BACKOFF + k * HOUR, 0) for k in range(10)]
     assert waits(*many) and not waits((MAX_BACKOFF, 0), *many[1:])  # capped at MAX_BACKOFF
+    # a heal whose holes were newer than its series (a late hour) proves nothing either way
+    inconclusive = ("A", NOW - HOUR, 0, 0)
+    assert backing_off([inconclusive], NOW) == frozenset()
+    assert backing_off([inconclusive, ("A", NOW - 2 * HOUR, 0, 1)], NOW) == frozenset({"A"})

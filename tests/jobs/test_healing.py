@@ -111,29 +111,86 @@ async def test_a_hole_the_api_never_fills_is_marked_not_published_once_past_the_
     db_url: str, writer: Writer
 ) -> None:
     state = SimulatorState(clock=T0)
-    settings = settings_for(db_url)
-    async with simulated(settings, state) as (local, secrets, sim):
+    hole = T0.replace(minute=0) + HOUR
+    async with simulated(settings_for(db_url), state) as (local, secrets, sim):
         await run_jobs(local, secrets, writer, CYCLE)
-        # a station the API does not know (its series is empty) that the ledger expects at 09:00
+        state.clock = T0 + HOUR
+        state.quirks.never_published.add(("종로구", hole))  # neither the 10:00 list nor its own series has it
+        first = await run_jobs(local, secrets, writer, CYCLE)
+        # the series' newest hour is 09:00: it proves nothing about 10:00 yet (the hour may just be late)
+        assert sim.state.counters[STATION] == 1 and first.jobs[1].counts["holes_lacked"] == 0
+        state.clock = T0 + 2 * HOUR
+        report = await run_jobs(local, secrets, writer, CYCLE)
+        assert sim.state.counters[STATION] == 2  # the series now holds 09:00 and 11:00, not 10:00
+        assert report.jobs[1].counts["holes_lacked"] == 1 and report.jobs[1].counts["holes_given_up"] == 0
+        *_before, (_day, expected, received, _f, unpublished, tried) = await ledger(db_url, "종로구")
+        bit = 1 << 9  # the hour labelled 10:00
+        assert tried == bit and unpublished == 0 and not received & bit  # still young: a late hour may come
+        # a day later the hole has left the late-publication window: given up without a call, and never again
+        state.clock = T0 + 26 * HOUR
+        later = await run_jobs(local, secrets, writer, ["airkorea_stations"])
+        assert later.jobs[0].counts["holes_given_up"] == 1
+        await run_jobs(local, secrets, writer, ["airkorea_stations"])
+        assert sim.state.counters[STATION] == 2
+    *_before, (_day, expected, received, _f, unpublished, tried) = await ledger(db_url, "종로구")
+    assert unpublished == tried == bit
+    (row,) = await fetch_async(
+        db_url,
+        "SELECT missing, not_published FROM air_completeness WHERE station_name = '종로구' AND kst_date = :d",
+        {"d": date(2026, 11, 28)},
+    )
+    assert row == (0, 1)
+
+
+async def test_an_empty_series_gives_up_nothing_and_backs_off(db_url: str, writer: Writer) -> None:
+    """An empty answer (a station the API does not know, 03 NODATA) proves nothing about the hours."""
+    state = SimulatorState(clock=T0)
+    async with simulated(settings_for(db_url), state) as (local, secrets, sim):
+        await run_jobs(local, secrets, writer, CYCLE)
         now = datetime.now(UTC)
         await upsert_air_stations(writer, [AirStation("없는측정소", "서울", None, None)], now)
         await expect_hours(writer, T0.replace(minute=0), T0.replace(minute=0), now)
-        report = await run_jobs(local, secrets, writer, CYCLE)
-        assert sim.state.counters[STATION] == 1  # tried once: the series lacks the hour
-        assert report.jobs[1].counts["holes_lacked"] == 1 and report.jobs[1].counts["holes_given_up"] == 0
+        await run_jobs(local, secrets, writer, CYCLE)
+        assert sim.state.counters[STATION] == 1
         ((_day, expected, _r, _f, unpublished, tried),) = await ledger(db_url, "없는측정소")
-        assert tried == expected and unpublished == 0  # still young: a late hour may come
-        # a day later the hole has left the late-publication window: given up without a call, and never again
-        state.clock = T0 + 25 * HOUR
-        await run_jobs(local, secrets, writer, ["airkorea_stations"])
+        assert (tried, unpublished) == (0, 0)  # still missing, still repairable
+        assert await heals(db_url) == [("없는측정소", "DAILY", 1, 1, 0)]  # charged, and fruitless
+        state.clock = T0 + 2 * HOUR  # within the 6 h back-off: left alone
         await run_jobs(local, secrets, writer, ["airkorea_stations"])
         assert sim.state.counters[STATION] == 1
-    ((_day, expected, _r, _f, unpublished, tried),) = await ledger(db_url, "없는측정소")
-    assert unpublished == expected == tried
-    (row,) = await fetch_async(
-        db_url, "SELECT missing, not_published, completeness FROM air_completeness WHERE station_name = '없는측정소'"
-    )
-    assert row == (0, 1, None)
+        state.clock = T0 + 7 * HOUR  # past it: tried again
+        await run_jobs(local, secrets, writer, ["airkorea_stations"])
+        assert sim.state.counters[STATION] == 2
+
+
+async def test_a_failed_heal_is_charged_to_the_budget(db_url: str, writer: Writer) -> None:
+    state = SimulatorState(clock=T0)
+    async with simulated(settings_for(db_url, attempts=1), state) as (local, secrets, sim):
+        await run_jobs(local, secrets, writer, CYCLE)
+        state.clock = T0 + HOUR
+        state.quirks.missing.add(("종로구", T0.replace(minute=0) + HOUR))
+        state.add_fault(STATION, "500", times=1)
+        report = await run_jobs(local, secrets, writer, CYCLE)
+        assert sim.state.counters[STATION] == 1 and report.jobs[1].status == "partial"
+    assert await heals(db_url) == [("종로구", "DAILY", 1, 1, 0)]
+
+
+async def test_the_catch_up_after_downtime_heals_oldest_first_within_the_budget(db_url: str, writer: Writer) -> None:
+    state = SimulatorState(clock=T0)
+    async with simulated(settings_for(db_url), state) as (local, secrets, sim):
+        await run_jobs(local, secrets, writer, CYCLE)
+        state.clock = T0 + 72 * HOUR  # three days down: the first poll makes the 71 hours between expected
+        report = await run_jobs(local, secrets, writer, CYCLE, trigger="catchup")
+        stations = report.jobs[1]
+        assert report.jobs[0].counts["hours_published"] == 72
+        assert sim.state.counters[STATION] == 24 == stations.counts["heal_calls"]  # the default budget
+        assert stations.counts["heal_deferred"] > 600
+    done = await heals(db_url)
+    assert len(done) == 24 and {term for _s, term, _c, _h, _f in done} == {"MONTH"}  # 71 h back: one MONTH call
+    assert all(holes == filled == 71 for _s, _t, _c, holes, filled in done)
+    (missing,) = await fetch_async(db_url, "SELECT sum(missing) FROM air_completeness")
+    (stations_known,) = await fetch_async(db_url, "SELECT count(*) FROM air_stations")
+    assert missing == ((stations_known[0] - 24) * 71,)  # the rest waits for the next days' budgets
 
 
 async def test_the_heal_budget_is_respected_and_renews_with_the_kst_day(db_url: str, writer: Writer) -> None:
@@ -175,3 +232,18 @@ async def test_a_late_hour_asks_for_another_poll_which_fills_it(db_url: str, wri
         assert again.jobs[0].retry_at is None and again.jobs[0].counts["hours_published"] == 1
     (row,) = await fetch_async(db_url, "SELECT count(*), sum(expected), sum(missing) FROM air_completeness")
     assert row[1] == 2 * row[0] and row[2] == 0
+
+
+async def test_an_hour_published_for_too_few_stations_asks_for_another_poll(db_url: str, writer: Writer) -> None:
+    from pipeline.simulator.airkorea_data import stations
+
+    state = SimulatorState(clock=T0)
+    async with simulated(settings_for(db_url), state) as (local, secrets, _sim):
+        await run_jobs(local, secrets, writer, ["airkorea_sido"])
+        state.clock = T0 + HOUR
+        absent = [station.name for station in stations()][:200]  # a third of the country not in the 10:00 list
+        state.quirks.missing.update((name, T0.replace(minute=0) + HOUR) for name in absent)
+        report = await run_jobs(local, secrets, writer, ["airkorea_sido"])
+    poll = report.jobs[0]
+    assert poll.retry_at == state.clock + timedelta(minutes=10) and poll.counts["late"] == 1
+    assert any("came for" in warning and "polling again" in warning for warning in poll.warnings)
