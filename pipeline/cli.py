@@ -291,6 +291,61 @@ def gaps(
 
 @cli.command()
 @_config_option
+@click.option(
+    "--since", type=click.DateTime(["%Y-%m-%d"]), metavar="YYYY-MM-DD", help="bodies fetched from this KST day"
+)
+@click.option(
+    "--until", type=click.DateTime(["%Y-%m-%d"]), metavar="YYYY-MM-DD", help="bodies fetched up to this KST day"
+)
+@click.option("--run", "run_id", type=click.IntRange(min=1), metavar="N", help="only the bodies run N fetched")
+@click.option("--source", type=click.Choice(["tmdb", "airkorea"]), help="only this source's bodies")
+@click.option("--dry-run", is_flag=True, help="say how many bodies and records it would process; write nothing")
+@click.pass_context
+def replay(
+    ctx: click.Context,
+    since: datetime | None,
+    until: datetime | None,
+    run_id: int | None,
+    source: str | None,
+    dry_run: bool,
+) -> None:
+    """Rebuild the tables from the raw archive: re-parse, re-transform and upsert, without one request."""
+    from pipeline.replay import ReplaySelection
+
+    if since and until and since > until:
+        raise click.BadParameter(f"--since {since:%Y-%m-%d} is after --until {until:%Y-%m-%d}", param_hint="--since")
+    selection = ReplaySelection(since.date() if since else None, until.date() if until else None, run_id, source)
+    report = asyncio.run(_replay(_settings(ctx), selection, dry_run))
+    ctx.exit(output.print_replay(report))
+
+
+async def _replay(settings: Settings, selection: Any, dry_run: bool) -> Any:
+    from pipeline.lifecycle import writing
+    from pipeline.progress import make_progress
+    from pipeline.replay import replay as run_replay
+
+    async with writing(settings, Secrets()) as opened:
+        progress = None if dry_run else make_progress("replay")
+        return await run_replay(opened, selection, dry_run=dry_run, progress=progress)
+
+
+@cli.command()
+@_config_option
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
+@click.pass_context
+def archive(ctx: click.Context, as_json: bool) -> None:
+    """What the raw archive holds: bodies and bytes per source, operation and KST day; what retention prunes next."""
+    from pipeline.archive_report import collect_archive
+
+    report = asyncio.run(collect_archive(_settings(ctx), clock.now()))
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        output.print_archive(report)
+
+
+@cli.command()
+@_config_option
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:

@@ -26,6 +26,7 @@ DEFAULT_CONFIG_PATH = Path("config.yaml")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/pipeline.db"
 DEFAULT_TMDB_BASE_URL = "https://api.themoviedb.org/3"
 DEFAULT_AIRKOREA_BASE_URL = "https://apis.data.go.kr/B552584"
+DEFAULT_ARCHIVE_KEEP = 400 * 86400.0  # past a year: what the API's three-month window can never give back
 DEFAULT_DETAILS_TTL = 86400.0  # a day: runtime, budget, genres and release dates change rarely
 
 Sido = Literal[
@@ -254,10 +255,20 @@ class ScheduleSettings(_Model):
         return value
 
 
+class ArchiveSettings(_Model):
+    enabled: bool = True
+    """Keep every response body the extract layer receives (compressed, secrets removed from its request)."""
+    keep: Duration = DEFAULT_ARCHIVE_KEEP
+    """How long bodies are kept; the daemon prunes older ones (``0``: forever)."""
+    max_error_bytes: Annotated[int, Field(ge=0, le=10_000_000)] = 65_536
+    """An error answer (HTTP status other than 200) is kept up to this many bytes."""
+
+
 class Settings(_Model):
     database: DatabaseSettings = DatabaseSettings()
     sources: Sources = Sources()
     schedule: ScheduleSettings = ScheduleSettings()
+    archive: ArchiveSettings = ArchiveSettings()
 
     @model_validator(mode="after")
     def _something_enabled(self) -> Settings:

@@ -19,8 +19,10 @@ from pipeline.redaction import printable
 from pipeline.transform.common import KST
 
 if TYPE_CHECKING:
+    from pipeline.archive_report import ArchiveReport
     from pipeline.backfill import BackfillReport, DryRun
     from pipeline.gaps import GapsReport
+    from pipeline.replay import ReplayReport
     from pipeline.runner import RunReport
     from pipeline.status import StatusReport
 
@@ -93,6 +95,52 @@ def print_status(report: StatusReport) -> None:
     for usage in report.quota:
         state = "exhausted (code 22)" if usage.exhausted else f"{usage.left} left"
         click.echo(f"quota {usage.operation} {usage.day} KST: {usage.calls} of {usage.limit} calls used, {state}")
+
+
+def print_replay(report: ReplayReport) -> int:
+    echo = click.echo
+    bodies = ", ".join(f"{count} {name}" for name, count in sorted(report.by_operation.items())) or "none"
+    if report.dry_run:
+        echo(f"replay (dry run): {sum(report.by_operation.values())} archived bodies ({bodies}), "
+             f"{report.items:,} records; {report.skipped} would be skipped (they did not parse)")  # fmt: skip
+        return 0
+    rows = ", ".join(f"{n:,} {table}" for table, n in sorted(report.rows.items())) or "nothing"
+    echo(f"replay run {report.run_id}: {report.status} in {report.seconds:.1f}s")
+    echo(f"  {report.bodies} bodies of {report.runs} runs ({bodies}); {report.skipped} skipped (they did not parse)")
+    echo(f"  wrote {rows}; rejected {report.rejected}; {report.rows_per_second:,.0f} readings/s")
+    for line in report.errors[:5]:
+        echo(f"  - {line}")
+    return 0 if report.status == "success" else 1
+
+
+def print_archive(report: ArchiveReport) -> None:
+    echo = click.echo
+    state = "on" if report.enabled else "off (archive.enabled: false)"
+    keep = f"kept {_age(report.keep_seconds)}" if report.keep_seconds else "kept forever"
+    echo(f"raw archive {state}, {keep}")
+    if report.days:
+        echo(f"{'KST day':<10} {'source':<8} {'operation':<32} {'responses':>9} {'bodies':>7} {'received':>10} "
+             f"{'stored':>10}")  # fmt: skip
+    for day in report.days:
+        echo(
+            f"{day.kst_date:%Y-%m-%d} {day.source:<8} {day.operation:<32} {day.responses:>9,} {day.bodies:>7,} "
+            f"{_bytes(day.received_bytes):>10} {_bytes(day.stored_bytes):>10}"
+        )
+    ratio = f"{report.ratio:.1f}× smaller" if report.ratio else "-"
+    echo(
+        f"total: {sum(d.responses for d in report.days):,} responses, {sum(d.bodies for d in report.days):,} "
+        f"bodies; {_bytes(report.received_bytes)} received, {_bytes(report.stored_bytes)} stored ({ratio}); "
+        f"oldest {_when(report.oldest)}, newest {_when(report.newest)}"
+    )
+    if report.prune_before is not None:
+        echo(f"next prune: {report.prune_responses:,} responses fetched before {_when(report.prune_before)}")
+
+
+def _bytes(count: int) -> str:
+    for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{count} B"
 
 
 def print_gaps(report: GapsReport) -> None:

@@ -13,6 +13,8 @@ import re
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
+#: query parameters that carry a key: never written anywhere (logs, errors, the archive)
+SECRET_PARAMS = frozenset({"serviceKey", "ServiceKey", "api_key"})
 _PARAM = re.compile(r"(?i)\b(servicekey|api_key|apikey|access_token)=[^&\s'\"<>]+")
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+")
 

@@ -27,6 +27,7 @@ from pipeline.jobs import JOBS, Job, enabled_jobs
 from pipeline.jobs.context import JobReport, RunContext, make_ledger, overall_status
 from pipeline.keys import Secrets
 from pipeline.lifecycle import writing
+from pipeline.load.archive import Receiver, receiver_for
 from pipeline.load.queries import table_counts
 from pipeline.load.quota import QuotaLedger
 from pipeline.load.runs import RunStatus, RunTotals, finish_run, start_run
@@ -108,7 +109,11 @@ async def _run_in_order(ctx: RunContext, selected: Sequence[Job]) -> list[JobRep
 
 
 def make_clients(
-    settings: Settings, secrets: Secrets, session: aiohttp.ClientSession, ledger: QuotaLedger
+    settings: Settings,
+    secrets: Secrets,
+    session: aiohttp.ClientSession,
+    ledger: QuotaLedger,
+    archive: Receiver | None = None,
 ) -> dict[str, SourceClient]:
     clients: dict[str, SourceClient] = {}
     if settings.sources.tmdb.enabled:
@@ -117,6 +122,8 @@ def make_clients(
         clients["airkorea"] = airkorea_extract.make_client(
             session, settings.sources.airkorea, secrets, before_send=ledger.reserve, on_quota=ledger.exhaust
         )
+    for client in clients.values():
+        client.after_receive = archive
     return clients
 
 
@@ -142,7 +149,7 @@ async def run_jobs(
     http = session or make_session()
     try:
         ledger = make_ledger(settings, writer, now)
-        clients = make_clients(settings, secrets, http, ledger)
+        clients = make_clients(settings, secrets, http, ledger, receiver_for(settings, writer, run_id))
         ctx = RunContext(settings, writer, run_id, started_at, clients, ledger, data_term=data_term)
         if now is not None:
             ctx.clock = now

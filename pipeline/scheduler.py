@@ -52,6 +52,7 @@ from pipeline.extract.http import make_session
 from pipeline.jobs import JOBS, JobReport, enabled_jobs
 from pipeline.keys import Secrets
 from pipeline.lifecycle import writing
+from pipeline.load.archive import prune
 from pipeline.load.runs import last_runs, record_window, save_timetable
 from pipeline.load.writer import Writer
 from pipeline.lock import DEFAULT_CHECK_INTERVAL, DaemonLock
@@ -67,6 +68,8 @@ JobFunc = Callable[[JobName, str], Awaitable[None]]
 LATE_SUFFIX = ":late"
 #: an extra run this close to the next scheduled one is not worth it
 LATE_MARGIN = timedelta(minutes=5)
+#: the raw archive's retention runs after a job run at most this often
+PRUNE_EVERY = timedelta(hours=1)
 #: extra runs at most between two scheduled ones (an API hours behind must not multiply the calls)
 MAX_LATE_RUNS = 3
 
@@ -152,6 +155,7 @@ class Daemon:
         self.background: set[asyncio.Task[Any]] = set()
         self.running: dict[JobName, asyncio.Task[Any]] = {}  # the job runs in flight, by job
         self.late_runs: dict[JobName, int] = {}  # extra runs since the job's last scheduled one
+        self.pruned_at: datetime | None = None  # the raw archive's last retention pass
         self.lock_check_interval = DEFAULT_CHECK_INTERVAL
         self.lock_lost = False
 
@@ -203,6 +207,7 @@ class Daemon:
         try:
             await self._catch_up()
             await self._save_timetable()
+            await self._prune_archive()
             log.info("daemon started (pid %d); jobs: %s", os.getpid(), self._describe_jobs())
             await self.stop_event.wait()
             log.info("stopping: no new runs")
@@ -289,7 +294,24 @@ class Daemon:
             if self.running.get(job) is current:
                 del self.running[job]
             await self._save_timetable()
+            await self._prune_archive()
             release_memory()
+
+    async def _prune_archive(self) -> None:
+        """Retention of the raw archive (``archive.keep``), at most once every :data:`PRUNE_EVERY`."""
+        keep = self.settings.archive.keep
+        now = datetime.now(UTC)
+        if self.writer is None or not keep or (self.pruned_at is not None and now - self.pruned_at < PRUNE_EVERY):
+            return
+        self.pruned_at = now
+        try:
+            pruned = await prune(self.writer, timedelta(seconds=keep), now)
+        except Exception as exc:  # retention must never stop collection
+            log.warning("could not prune the raw archive: %s", redact(str(exc)))
+            return
+        if pruned.responses or pruned.bodies:
+            log.info("raw archive: pruned %d responses and %d bodies older than %s", pruned.responses,
+                     pruned.bodies, f"{now - timedelta(seconds=keep):%Y-%m-%d %H:%M %Z}")  # fmt: skip
 
     def _retry_late(self, job: JobName, trigger: str, reports: Sequence[JobReport]) -> None:
         """A job that asks to run again (the newest hour not yet published) gets one run then, unless its next

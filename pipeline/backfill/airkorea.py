@@ -23,6 +23,7 @@ from pipeline.extract.stats import job_stats
 from pipeline.jobs.airkorea import INLINE, PageJob, PageParser, reading_codec, write_page
 from pipeline.jobs.context import make_ledger
 from pipeline.keys import Secrets
+from pipeline.load.archive import receiver_for
 from pipeline.load.backfills import open_backfill
 from pipeline.load.runs import start_run
 from pipeline.load.upsert import upsert_air_stations
@@ -106,6 +107,7 @@ async def backfill_airkorea(
     http = session or make_session()
     ledger = make_ledger(local, writer, now)
     client = airkorea_extract.make_client(http, source, secrets, before_send=ledger.reserve, on_quota=ledger.exhaust)
+    client.after_receive = receiver_for(settings, writer, run_id)
     token = job_stats.set(report.stats)
     try:
         stations = list(plan.stations)

@@ -17,6 +17,7 @@ from pipeline.extract.stats import job_stats
 from pipeline.jobs.context import JobReport, RunContext, make_ledger
 from pipeline.jobs.tmdb import Listing, store_movie_list
 from pipeline.keys import Secrets
+from pipeline.load.archive import receiver_for
 from pipeline.load.backfills import open_backfill
 from pipeline.load.runs import start_run
 from pipeline.load.writer import Writer
@@ -51,6 +52,7 @@ async def backfill_tmdb(
     run_id = await start_run(writer, "backfill_tmdb", "backfill")
     http = session or make_session()
     client = tmdb_extract.make_client(http, tmdb, secrets)
+    client.after_receive = receiver_for(settings, writer, run_id)
     params = tmdb_extract.discover_query(tmdb.language, region, days.first, days.last)
     ctx = RunContext(settings, writer, run_id, datetime.now(UTC), {"tmdb": client}, make_ledger(settings, writer))
     token = job_stats.set(report.stats)

@@ -38,14 +38,13 @@ from tenacity import (
 
 from pipeline.errors import AuthError, BadRequestError, QuotaError, SourceError, TransientError
 from pipeline.extract.stats import RequestStats, job_stats
-from pipeline.redaction import redact
+from pipeline.redaction import SECRET_PARAMS, redact
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BACKOFF_BASE = 0.5
 DEFAULT_BACKOFF_MAX = 30.0
 USER_AGENT = "pipeline/0.1 (+https://github.com/; collects TMDB and AirKorea data)"
-SECRET_PARAMS = frozenset({"serviceKey", "ServiceKey", "api_key"})
 
 #: classify(status, headers, body, request_description) -> parsed body, or raise a SourceError
 Classifier = Callable[[int, Mapping[str, str], bytes, str], Any]
@@ -53,6 +52,9 @@ Classifier = Callable[[int, Mapping[str, str], bytes, str], Any]
 BeforeSend = Callable[[str], Awaitable[None]]
 #: called with the operation when the API says its quota is used up
 OnQuota = Callable[[str], Awaitable[None]]
+#: called with (source, operation, path, query without the key, status, body) for every response read, before
+#: it is classified (the raw archive)
+AfterReceive = Callable[[str, str, str, Mapping[str, str], int, bytes], Awaitable[None]]
 
 
 def describe(url: str, params: Mapping[str, str]) -> str:
@@ -99,6 +101,7 @@ class SourceClient:
         self._auth_params = dict(params or {})
         self.before_send = before_send
         self.on_quota = on_quota
+        self.after_receive: AfterReceive | None = None  # the raw archive, set by whoever makes the client
         self.stopped: SourceError | None = None  # an auth error stops the whole source for this run
         self.paused: dict[str, SourceError] = {}  # a quota error pauses one operation
 
@@ -137,9 +140,7 @@ class SourceClient:
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._once(
-                        url, {**params, **self._auth_params}, operation, description, classify or self.classify
-                    )
+                    return await self._once(url, path, params, operation, description, classify or self.classify)
         except SourceError as exc:
             if isinstance(exc, TransientError):
                 self._count("actions", "transient:gave_up")
@@ -168,8 +169,15 @@ class SourceClient:
         log.warning("%s; retry %d in %.1fs", exc, state.attempt_number, wait)
 
     async def _once(
-        self, url: str, params: Mapping[str, str], operation: str, description: str, classify: Classifier
+        self,
+        url: str,
+        path: str,
+        query: Mapping[str, str],
+        operation: str,
+        description: str,
+        classify: Classifier,
     ) -> Any:
+        params = {**query, **self._auth_params}
         async with self._semaphore:
             await self._limiter.acquire()
             # the source may have been stopped (auth) or the operation paused (quota) while this request waited
@@ -209,6 +217,8 @@ class SourceClient:
                 raise error from None
         fetched = time.monotonic()
         log.debug("%s %s -> %s in %.3fs", self.source, description, status, fetched - started)
+        if self.after_receive is not None:  # archived before anything reads it: kept when the transform fails
+            await self.after_receive(self.source, operation, path, query, status, body)
         try:
             return classify(status, headers, body, description)
         except SourceError as exc:

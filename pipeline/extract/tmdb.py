@@ -106,7 +106,7 @@ def make_client(session: aiohttp.ClientSession, settings: TmdbSettings, secrets:
     )
 
 
-def _list_page(body: Mapping[str, Any], request: str) -> ListPage:
+def list_page(body: Mapping[str, Any], request: str) -> ListPage:
     try:
         results = body["results"]
         if not isinstance(results, list):
@@ -134,7 +134,7 @@ async def fetch_list_pages(
 
     async def get(page: int) -> ListPage:
         body = await client.get(path, {**params, "page": str(page)}, operation)
-        return _list_page(body, f"{path} page {page}")
+        return list_page(body, f"{path} page {page}")
 
     first = await get(first_page)
     yield first

@@ -85,6 +85,22 @@ async def store_movie_list(
     details = await _details(ctx, [i for i in ids if i not in fresh], language, rejects)
     report.counts["details_fetched"] += len(ids) - len(fresh)
     report.counts["details_skipped"] += len(fresh)
+    await write_movie_list(ctx, report, listed, details, fresh, rejects, list_name, first_position)
+
+
+async def write_movie_list(
+    ctx: RunContext,
+    report: JobReport,
+    listed: Listed,
+    details: dict[int, Movie],
+    fresh: dict[int, int | None],
+    rejects: list[Reject],
+    list_name: str,
+    first_position: int = 1,
+) -> None:
+    """Movies (with details, or bare list items that never overwrite details), one snapshot per listed movie
+    (a movie whose details were not fetched takes its ``fresh`` stored revenue), and rejects. The live job and
+    replay write through it."""
     bare: list[Movie] = []
     snapshots: list[MovieSnapshot] = []
     for position, (item, page) in enumerate(listed, start=first_position):

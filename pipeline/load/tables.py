@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -279,6 +280,37 @@ air_heals = Table(
     comment="One row per series fetched to repair holes (self-healing): what it cost and what it filled.",
 )
 Index(None, air_heals.c.kst_date)
+
+raw_bodies = Table(
+    "raw_bodies",
+    metadata,
+    Column("hash", String(64), primary_key=True, comment="SHA-256 of the body as kept (hex): once per content"),
+    Column("encoding", String(8), nullable=False, comment="how body is compressed: zlib"),
+    Column("size", Integer, nullable=False, comment="bytes as received (an error answer: as kept, see truncated)"),
+    Column("stored_size", Integer, nullable=False, comment="bytes stored, compressed"),
+    Column("body", LargeBinary, nullable=False, comment="the compressed body"),
+    Column("first_seen_at", UTCDateTime, nullable=False, comment="when it was first received (UTC)"),
+    comment="The raw archive's bodies, compressed and stored once per content (see raw_responses).",
+)
+
+raw_responses = Table(
+    "raw_responses",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True, comment="fetch order"),
+    Column("run_id", Integer, ForeignKey("runs.id"), comment="the run that made the request"),
+    Column("source", String(16), nullable=False, comment="tmdb or airkorea"),
+    Column("operation", String(64), nullable=False, comment="now_playing, movie, getCtprvnRltmMesureDnsty, …"),
+    Column("path", Text, nullable=False, comment="the request's path below the source's base URL"),
+    Column("params", Text, nullable=False, comment="JSON of the query parameters, every secret removed"),
+    Column("status", Integer, nullable=False, comment="HTTP status"),
+    Column("truncated", Boolean, nullable=False, default=False, comment="an error body cut at archive.max_error_bytes"),
+    Column("body_hash", String(64), ForeignKey("raw_bodies.hash"), nullable=False, comment="the body"),
+    Column("fetched_at", UTCDateTime, nullable=False, comment="when the response was read (UTC)"),
+    comment="The raw archive: one row per response received, before it was transformed.",
+)
+Index(None, raw_responses.c.fetched_at)
+Index(None, raw_responses.c.run_id)
+Index(None, raw_responses.c.body_hash)
 
 rejects = Table(
     "rejects",

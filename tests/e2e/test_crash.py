@@ -145,3 +145,41 @@ def test_readers_never_see_locked_and_never_block_the_writer(slow_simulator: str
     assert errors == [] and reads > 10
     assert [s.stderr for s in statuses if "locked" in s.stderr] == []
     assert query(tmp_path, "SELECT count(*) FROM air_readings")[0][0] > 4 * 700
+
+
+DATA_TABLES = ("rejects", "movie_snapshots", "movies", "air_coverage", "air_readings", "air_published_hours",
+               "air_stations")  # fmt: skip
+TABLES = "SELECT (SELECT count(*) FROM movie_snapshots), (SELECT count(*) FROM air_readings), " \
+         "(SELECT sum(received) FROM air_coverage), (SELECT count(*) FROM movies)"  # fmt: skip
+
+
+def empty_data_tables(path: Path) -> None:
+    with sqlite3.connect(path / "p.db", timeout=30) as conn:
+        for table in DATA_TABLES:
+            conn.execute(f"DELETE FROM {table}")
+
+
+def test_sigkill_during_replay_then_a_rerun_finishes_the_job(slow_simulator: str, tmp_path: Path) -> None:
+    env = setup(tmp_path, slow_simulator, data_term="MONTH")
+    subprocess.run([*PIPELINE, "run", "--once"], cwd=tmp_path, env=env, check=True, capture_output=True, timeout=300)
+    expected = query(tmp_path, TABLES)[0]
+    assert expected[1] > 4 * 700
+    empty_data_tables(tmp_path)
+    replayer = subprocess.Popen([*PIPELINE, "replay"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while replayer.poll() is None and time.monotonic() < deadline:  # killed once it has written part of it
+        if query(tmp_path, "SELECT count(*) FROM air_readings")[0][0] > 0:
+            break
+        time.sleep(0.01)
+    killed = replayer.poll() is None
+    replayer.send_signal(signal.SIGKILL)
+    replayer.wait(60)
+    assert query(tmp_path, "PRAGMA integrity_check") == [("ok",)]
+    assert killed and query(tmp_path, TABLES)[0] != expected  # really half-way
+    rerun = subprocess.run([*PIPELINE, "replay"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert query(tmp_path, TABLES)[0] == expected
+    statuses = query(tmp_path, "SELECT status, error FROM runs WHERE trigger = 'replay' ORDER BY id")
+    assert statuses[-1] == ("success", None)
+    assert all(status != "running" for status, _error in statuses)  # the killed one was marked abandoned

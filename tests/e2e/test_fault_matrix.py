@@ -22,6 +22,7 @@ from urllib.parse import quote
 import pytest
 
 from pipeline.cli import main
+from pipeline.load.archive import decompress
 from pipeline.redaction import secret_forms
 from pipeline.simulator import Simulator, SimulatorState
 from pipeline.transform.common import KST
@@ -143,13 +144,21 @@ def table_rows(db: Path) -> dict[str, int]:
 
 
 def all_text(db: Path) -> str:
+    """Every text value of the database, and every archived body as received (decompressed)."""
     chunks = []
     with sqlite3.connect(db) as conn:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         for table in tables:
             for row in conn.execute(f"SELECT * FROM {table}"):
                 chunks.extend(str(v) for v in row if isinstance(v, str))
+        for encoding, body in conn.execute("SELECT encoding, body FROM raw_bodies"):
+            chunks.append(decompress(encoding, body).decode("utf-8", "replace"))
     return "\n".join(chunks)
+
+
+def every_file(folder: Path) -> str:
+    """The bytes of every file the run left in ``folder`` (the database, its WAL, the lock, the config)."""
+    return "\n".join(path.read_bytes().decode("latin-1") for path in sorted(folder.rglob("*")) if path.is_file())
 
 
 def assert_no_secret(text: str) -> None:
@@ -215,6 +224,12 @@ def test_fault(case: Case, sim: ThreadedSimulator, baseline: dict[str, dict[str,
         assert not any(s != "success" for s in case.statuses.values())
     assert_no_secret(output)
     assert_no_secret(all_text(db))
+    assert_no_secret(every_file(db.parent))
+    with sqlite3.connect(db) as conn:  # the archive saw every response, errors included
+        archived = dict(conn.execute("SELECT operation, count(*) FROM raw_responses GROUP BY operation").fetchall())
+    for operation, expected in case.requests.items():
+        assert archived.get(operation, 0) <= expected  # a request that got no answer (a reset) has no body
+    assert sum(archived.values()) > 0
 
 
 # --- one failure, one line: a refused key is reported once per source, with the gateway's own words --------
