@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import and_, exists, literal, select
 
 from pipeline.backfill.chunks import NoProgress, Progress
+from pipeline.backfill.plan import DayRange
 from pipeline.backfill.tmdb import CHUNK_PAGES
 from pipeline.errors import LoadError, PipelineError, RecordError
 from pipeline.extract import airkorea as airkorea_extract
@@ -38,7 +39,7 @@ from pipeline.lifecycle import Opened
 from pipeline.load.archive import decompress
 from pipeline.load.queries import fresh_details
 from pipeline.load.runs import RunStatus, RunTotals, finish_run, start_run
-from pipeline.load.tables import raw_bodies, raw_responses, rejects, runs
+from pipeline.load.tables import backfill_chunks, backfills, raw_bodies, raw_responses, rejects, runs
 from pipeline.load.writer import Writer
 from pipeline.redaction import redact
 from pipeline.transform.common import KST, Reject, make_reject
@@ -130,6 +131,27 @@ async def _run_starts(writer: Writer, ids: set[int]) -> dict[int, datetime]:
     return {row.id: row.started_at for row in found}
 
 
+async def _backfill_ranges(writer: Writer, ids: set[int]) -> dict[int, tuple[datetime, datetime]]:
+    """For the runs that were AirKorea backfills, the hours their range kept (a station series reaches further
+    back than the range: the backfill kept only the range, so must its replay)."""
+    if not ids:
+        return {}
+    c, b = backfill_chunks.c, backfills.c
+    query = (
+        select(c.run_id, b.range_from, b.range_to)
+        .join_from(backfill_chunks, backfills, b.id == c.backfill_id)
+        .where(c.run_id.in_(ids), b.source == "airkorea")
+        .distinct()
+    )
+    async with writer.engine.connect() as conn:
+        found = (await conn.execute(query)).all()
+    ranges: dict[int, tuple[datetime, datetime]] = {}
+    for row in found:
+        days = DayRange(row.range_from, row.range_to)
+        ranges[row.run_id] = (days.start, days.end)
+    return ranges
+
+
 async def insert_new_rejects(writer: Writer, found: Sequence[Reject], run_id: int) -> int:
     """Rejects not yet recorded for ``run_id`` (same source, reason and record): replaying twice adds none."""
     written = 0
@@ -153,7 +175,15 @@ async def insert_new_rejects(writer: Writer, found: Sequence[Reject], run_id: in
 class _RunReplay:
     """The responses of one original run, replayed."""
 
-    def __init__(self, opened: Opened, report: ReplayReport, run_id: int, started_at: datetime) -> None:
+    def __init__(
+        self,
+        opened: Opened,
+        report: ReplayReport,
+        run_id: int,
+        started_at: datetime,
+        keep: tuple[datetime, datetime] | None = None,
+    ) -> None:
+        self.keep = keep  # a backfill's range: the hours it kept
         self.opened = opened
         self.writer = opened.writer
         self.report = report
@@ -174,7 +204,7 @@ class _RunReplay:
             response.params.get("stationName") if response.operation == airkorea_extract.STATION_OPERATION else None
         )
         sido = response.params.get("sidoName") if response.operation == airkorea_extract.SIDO_OPERATION else None
-        job = PageJob(reading_codec(self.writer), self.run_id, response.fetched_at, station, sido=sido)
+        job = PageJob(reading_codec(self.writer), self.run_id, response.fetched_at, station, self.keep, sido=sido)
         rows = await parser.parse(body, job)
         self.report.items += rows.fetched
         if self.report.dry_run:
@@ -248,6 +278,7 @@ async def replay(
     found = await responses(writer, selection)
     report.by_operation.update(f"{r.source} {r.operation}" for r in found)
     starts = await _run_starts(writer, {r.run_id for r in found if r.run_id is not None})
+    ranges = await _backfill_ranges(writer, set(starts))
     if not dry_run:
         report.run_id = await start_run(writer, "replay", "replay")
     progress.start(len(found), 0, "bodies")
@@ -261,7 +292,8 @@ async def replay(
                 group = groups.get(owner)
                 if group is None:
                     started = starts.get(owner, response.fetched_at) if owner is not None else response.fetched_at
-                    group = groups[owner] = _RunReplay(opened, report, owner or 0, started)  # 0: a dry run
+                    keep = ranges.get(owner) if owner is not None else None
+                    group = groups[owner] = _RunReplay(opened, report, owner or 0, started, keep)  # 0: a dry run
                 try:
                     if response.source == "airkorea":
                         await group.airkorea(response, bodies[response.body_hash], parser or INLINE)

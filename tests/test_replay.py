@@ -149,3 +149,22 @@ async def test_a_tmdb_backfill_replays_to_the_same_snapshots_and_movies(db_url: 
     report = await replay(Opened(settings, Secrets(), writer.engine, writer), ReplaySelection(source="tmdb"))
     assert report.status == "success" and report.skipped == 0
     assert await tables(writer) == live
+
+
+async def test_an_airkorea_backfill_replays_to_the_range_it_kept(db_url: str, writer: Writer) -> None:
+    from datetime import date
+
+    from pipeline import backfill as bf
+
+    settings = settings_for(db_url)
+    async with simulated(settings, SimulatorState(clock=FIXED)) as (local, secrets, _sim):
+        days = bf.DayRange(date(2026, 11, 25), date(2026, 11, 26))
+        plan = await bf.plan_airkorea(local, writer, days, now=FIXED, stations=["종로구", "중구"])
+        report = await bf.backfill_airkorea(local, secrets, writer, plan, now=lambda: FIXED)
+        assert report.status == "done" and report.rows_out_of_range > 0  # the MONTH series reached further back
+    live = await tables(writer)
+    assert len(live["air_readings"]) == 2 * 48
+    await empty(writer)
+    replayed = await replay(Opened(settings, Secrets(), writer.engine, writer), ReplaySelection(source="airkorea"))
+    assert replayed.status == "success"
+    assert await tables(writer) == live  # only the range, as the backfill kept it
