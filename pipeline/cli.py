@@ -224,7 +224,7 @@ async def _backfill(
     "--only",
     "sections",
     multiple=True,
-    type=click.Choice(["extract", "loader", "backfill", "daemon", "queries", "day"]),
+    type=click.Choice(["extract", "loader", "backfill", "daemon", "queries", "day", "archive"]),
     help="run only this section (repeatable)",
 )
 @click.option(

@@ -42,6 +42,17 @@ def test_quick_bench_produces_every_figure(tmp_path: Path) -> None:
     assert len(loader) >= 2 and all(line["value"] > 1000 for line in loader)
     backfill = next(line for line in lines if line["section"] == "backfill" and line["unit"] == "rows/s")
     assert backfill["value"] > 0 and "rows" in backfill["name"]
+    (archived,) = [line for line in lines if line["name"].startswith("archive on / off: the backfill")]
+    assert archived["value"] == backfill["value"] and archived["baseline"] > 0  # the same trials, and those off
+    assert archived["baseline_name"] == "archive off" and isinstance(archived["passed"], bool)
+    assert "MB stored" in archived["note"]
+    (replayed,) = [line for line in lines if line["name"].startswith("replay of the backfill's archive")]
+    assert replayed["value"] > 0 and replayed["baseline"] == backfill["value"]  # beside the same run's backfill
+    assert replayed["ratio"] == pytest.approx(replayed["value"] / backfill["value"])
+    cycle, cpu = [line for line in lines if line["section"] == "archive"]
+    assert cycle["unit"] == cpu["unit"] == "s" and cycle["baseline_name"] == cpu["baseline_name"] == "archive off"
+    assert 0 < cycle["value"] < 60 and 0 < cycle["baseline"] < 60 and isinstance(cycle["passed"], bool)
+    assert "archived" in cycle["note"] and "ms a response" in cpu["note"]
     assert any(line["section"] == "daemon" and line["unit"] == "MB" and 10 < line["value"] < 2000 for line in lines)
     assert len([line for line in lines if line["section"] == "queries"]) == 3
     assert by_name  # every line printed too
@@ -76,6 +87,9 @@ def test_quick_simulated_day_beside_the_old_default(tmp_path: Path) -> None:
     gaps = named("gaps on ")
     assert gaps["unit"] == "ms" and gaps["value"] > 0
     assert named("gaps --json")["value"] > 0 and named("gaps --station")["value"] > 0
+    archive = named("archive: bytes per 6 hours")
+    assert archive["unit"] == "MB" and 0 < archive["value"] < 2 and archive["baseline"] > 0  # both archive
+    assert archive["target"] == "report" and "MB received" in archive["note"]
     assert result.stdout.count("\n") >= len(lines)
 
 

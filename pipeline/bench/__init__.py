@@ -6,9 +6,10 @@ simulator always runs in its own process (``pipeline simulate``), as a real API 
 Sections: ``extract`` (concurrent requests against the ideal bound, and against sequential ``requests``),
 ``loader`` (our upsert against raw ``sqlite3`` executemany, fresh and over the same rows; dlt when installed),
 ``backfill`` (the nationwide 3-month backfill end to end), ``daemon`` (idle footprint after one cycle),
-``queries`` (the views on a year of hourly readings) and ``day`` (a simulated day at the default timetable
-beside the old default — calls, requests, completeness — and ``gaps`` on a year of the ledger; its simulator
-runs in process, so that the bench can move its clock).
+``queries`` (the views on a year of hourly readings), ``day`` (a simulated day at the default timetable
+beside the old default — calls, requests, completeness, the raw archive's bytes — and ``gaps`` on a year of
+the ledger; its simulator runs in process, so that the bench can move its clock) and ``archive`` (the raw
+archive's cost on a cycle; its cost on the backfill, and replay, are in ``backfill``).
 
 One module per section, each registering its runner with the harness (``harness.py``: the lines, the sizes,
 the simulator process, the run). Importing this package imports every section, so the registry is complete.
@@ -16,6 +17,7 @@ the simulator process, the run). Importing this package imports every section, s
 
 from __future__ import annotations
 
+from pipeline.bench.archive import bench_archive
 from pipeline.bench.backfill import bench_backfill
 from pipeline.bench.daemon import bench_daemon
 from pipeline.bench.day import bench_day, simulate_day, time_gaps
@@ -30,6 +32,7 @@ __all__ = [
     "SECTIONS",
     "Line",
     "Sizes",
+    "bench_archive",
     "bench_backfill",
     "bench_daemon",
     "bench_day",

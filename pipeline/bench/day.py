@@ -11,7 +11,10 @@ the new default (``Settings()``: 전국 in one call, healing, the late poll, det
 (17 provinces, a 3-station watch-list fetched every hour, no healing, no late poll, details at every run).
 The day holds 통신장애 (the simulator's own), one hour published late and a few station-hours missing from the
 province answer. Its figures: AirKorea calls, TMDB requests, and the completeness of the station-hours the
-simulator published (every station, every hour of the day), with what ``pipeline gaps`` says beside it.
+simulator published (every station, every hour of the day), with what ``pipeline gaps`` says beside it; and
+the raw archive's bytes for the day: the bodies first stored after the warm-up (compressed, each distinct body
+once), beside the bytes received. The archive stamps its rows with the wall clock, not the simulated one, so
+the day is told from the warm-up by the archive's totals when the warm-up ends.
 
 ``gaps`` is then timed on a year of the ledger for 670 stations, written straight into a fresh database.
 """
@@ -34,6 +37,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
 
 from pipeline.bench.harness import Line, Sizes, insert_sql, register
 from pipeline.config import SIDOS, JobName, Settings, parse_settings
@@ -63,6 +68,8 @@ WATCH_LIST = ("종로구", "중구", "강남구")
 TMDB_COUNTED = ("now_playing", "movie")
 
 CALLS_TARGET, TMDB_TARGET, COMPLETENESS_TARGET, GAPS_TARGET_MS = 60, 250, 99.5, 500.0
+ARCHIVE_TARGET_MB = 2.0
+MB = 1_000_000
 GAPS_STATIONS, GAPS_DAYS = 670, 365  # the size the gaps target is for
 FLAGGED_SHARE = 0.15  # station-days of the year with flagged hours (the simulator's own day has ~41 %)
 
@@ -156,6 +163,19 @@ def next_scheduled(settings: Settings, job: JobName, after: datetime) -> datetim
 
 
 @dataclass(slots=True)
+class ArchiveDay:
+    """The raw archive's growth over the day: its totals when the warm-up ended, and when the day did."""
+
+    warm_responses: int = 0  # the last raw_responses.id of the warm-up
+    warm_stored: int = 0
+    warm_bodies: int = 0
+    responses: int = 0  # the day's: responses archived, the bytes of their bodies as received
+    received: int = 0
+    bodies: int = 0  # bodies first stored in the day, and their stored (compressed) bytes
+    stored: int = 0
+
+
+@dataclass(slots=True)
 class DayResult:
     name: str
     airkorea_calls: int = 0
@@ -171,10 +191,34 @@ class DayResult:
     runs: int = 0
     failed: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    archive: ArchiveDay = field(default_factory=ArchiveDay)
 
     @property
     def completeness(self) -> float:
         return 100.0 * self.held / self.published if self.published else float("nan")
+
+
+async def _archive_totals(writer: Writer) -> tuple[int, int, int]:
+    """The archive's last response id, its stored bytes and its bodies."""
+    async with writer.engine.connect() as conn:
+        last = (await conn.execute(text("SELECT coalesce(max(id), 0) FROM raw_responses"))).scalar_one()
+        stored, bodies = (
+            await conn.execute(text("SELECT coalesce(sum(stored_size), 0), count(*) FROM raw_bodies"))
+        ).one()
+    return int(last), int(stored), int(bodies)
+
+
+async def _archive_day(writer: Writer, day: ArchiveDay) -> None:
+    """The day's figures, from the totals at the end of the warm-up."""
+    _last, stored, bodies = await _archive_totals(writer)
+    day.stored, day.bodies = stored - day.warm_stored, bodies - day.warm_bodies
+    query = text(
+        "SELECT count(*), coalesce(sum(b.size), 0) FROM raw_responses r JOIN raw_bodies b ON b.hash = r.body_hash "
+        "WHERE r.id > :last"
+    )
+    async with writer.engine.connect() as conn:
+        responses, received = (await conn.execute(query, {"last": day.warm_responses})).one()
+    day.responses, day.received = int(responses), int(received)
 
 
 async def _replay(settings: Settings, window: Window, writer: Writer, result: DayResult) -> None:
@@ -197,6 +241,8 @@ async def _replay(settings: Settings, window: Window, writer: Writer, result: Da
                 await run(job, at, "schedule")
         sim.state.counters.clear()
         result.heal_calls = 0
+        archive = result.archive
+        archive.warm_responses, archive.warm_stored, archive.warm_bodies = await _archive_totals(writer)
         # the day: every scheduled run in time order, and the extra polls the late hour asks for among them
         pending = [(at, job, "schedule") for at, job in timetable(local, window.start, window.end)]
         extra: Counter[str] = Counter()  # extra runs since each job's last scheduled one, as the daemon counts
@@ -220,8 +266,10 @@ async def _day(name: str, settings: Settings, window: Window, url: str) -> DayRe
     await migrate(url)
     engine = create_engine(url)
     try:
-        await _replay(settings, window, Writer(engine), result)
+        writer = Writer(engine)
+        await _replay(settings, window, writer, result)
         result.seconds = time.perf_counter() - started
+        await _archive_day(writer, result.archive)
         first, last = window.hour_ends[0], window.hour_ends[-1]
         gaps = await find_gaps(engine, Selection(DAY, DAY), last + timedelta(hours=1))
         result.gaps_missing = _missing_between(gaps, first, last)
@@ -408,6 +456,24 @@ def _side_by_side(name: str, unit: str, new: float, old: float, target: str, pas
     return Line("day", name, new, unit, old, "old default", ratio, target, passed, note)
 
 
+def _archive_line(new: DayResult, old: DayResult, span: str, full_day: bool, hours: int) -> Line:
+    """The raw archive's compressed bytes for the day, the default beside the old default."""
+    a, b = new.archive, old.archive
+    per_day = "" if full_day else f"; × 24/{hours}: {a.stored / MB * HOURS / hours:.2f} MB a day (a rough guess)"
+    return _side_by_side(
+        f"archive: bytes per {span} (compressed)",
+        "MB",
+        a.stored / MB,
+        b.stored / MB,
+        f"≤ {ARCHIVE_TARGET_MB:g}" if full_day else "report",
+        a.stored / MB <= ARCHIVE_TARGET_MB if full_day else None,
+        f"MB = 10⁶ bytes; new: {a.responses} responses, {a.received / MB:.2f} MB received, {a.bodies} bodies "
+        f"stored ({a.received / max(a.stored, 1):.1f}× smaller); old: {b.responses} responses, "
+        f"{b.received / MB:.2f} MB received, {b.bodies} bodies stored ({b.received / max(b.stored, 1):.1f}×); "
+        f"the warm-up cycle excluded{per_day}",
+    )
+
+
 @register("day")
 def bench_day(sizes: Sizes) -> list[Line]:
     results = simulate_day(sizes.day_hours)
@@ -472,6 +538,7 @@ def bench_day(sizes: Sizes) -> list[Line]:
             f"old {old.published - old.held:,} not held; replay {new.seconds:.0f}s + {old.seconds:.0f}s",
         ),
     ]
+    lines.append(_archive_line(new, old, span, full_day, sizes.day_hours))
     stations, days = sizes.gaps_stations, sizes.gaps_days
     gaps = time_gaps(stations, days)
     full_year = stations >= GAPS_STATIONS and days >= GAPS_DAYS

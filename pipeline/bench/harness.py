@@ -27,7 +27,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from pipeline.simulator import SIM_DATA_GO_KEY, SIM_TMDB_API_KEY
 
-SECTIONS = ("extract", "loader", "backfill", "daemon", "queries", "day")
+SECTIONS = ("extract", "loader", "backfill", "daemon", "queries", "day", "archive")
 ZONE_KST = ZoneInfo("Asia/Seoul")
 
 
@@ -59,14 +59,15 @@ class Sizes:
     day_hours: int  # the simulated day: its hours (24, or a window around the late hour)
     gaps_stations: int  # the ledger `gaps` is timed on: stations × days
     gaps_days: int
+    cycle_trials: int  # cycles with the archive on, and as many off
 
     @classmethod
     def full(cls) -> Sizes:
-        return cls(500, 10, 50, 200_000, ("--all-stations",), 60, 365, 670, 3, 24, 670, 365)
+        return cls(500, 10, 50, 200_000, ("--all-stations",), 60, 365, 670, 3, 24, 670, 365, 5)
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls(100, 10, 20, 20_000, ("--sido", "서울"), 5, 30, 100, 1, 6, 100, 90)
+        return cls(100, 10, 20, 20_000, ("--sido", "서울"), 5, 30, 100, 1, 6, 100, 90, 1)
 
 
 # --- helpers ----------------------------------------------------------------------------------------------
