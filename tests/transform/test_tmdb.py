@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from pipeline.errors import RecordError
-from pipeline.extract.tmdb import _list_page
+from pipeline.extract.tmdb import list_page
 from pipeline.transform.tmdb import Movie, MovieSnapshot, movie_from_list_item, to_movie, to_snapshot
 from tests.conftest import fixture_json
 
@@ -58,7 +58,7 @@ def test_star_wars_official_example() -> None:
 @pytest.mark.parametrize("name", NOW_PLAYING)
 def test_every_now_playing_page_becomes_snapshots(name: str) -> None:
     body = fixture_json(name)
-    page = _list_page(body, name)
+    page = list_page(body, name)
     assert page.total_pages == body["total_pages"] and page.page == 1
     snapshots = [
         to_snapshot(item, position=i, page=1, list_name="now_playing", movie=None)
