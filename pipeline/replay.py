@@ -15,9 +15,10 @@ replay killed half-way is finished by running it again. It needs no keys and run
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -29,10 +30,20 @@ from sqlalchemy import and_, exists, literal, select
 from pipeline.backfill.chunks import NoProgress, Progress
 from pipeline.backfill.plan import DayRange
 from pipeline.backfill.tmdb import CHUNK_PAGES
+from pipeline.backfill.worker import ProcessParser
 from pipeline.errors import LoadError, PipelineError, RecordError
 from pipeline.extract import airkorea as airkorea_extract
 from pipeline.extract import tmdb as tmdb_extract
-from pipeline.jobs.airkorea import INLINE, Newest, PageJob, PageParser, advance_published, reading_codec, write_page
+from pipeline.jobs.airkorea import (
+    INLINE,
+    Newest,
+    PageJob,
+    PageParser,
+    PageRows,
+    advance_published,
+    reading_codec,
+    write_page,
+)
 from pipeline.jobs.context import JobReport, RunContext, make_ledger
 from pipeline.jobs.tmdb import Listing, write_movie_list
 from pipeline.lifecycle import Opened
@@ -47,6 +58,10 @@ from pipeline.transform.tmdb import Movie, to_movie
 
 #: bodies fetched from the database at a time
 BATCH = 64
+#: AirKorea pages parsed ahead of the one being written (in a worker process, from MIN_BODIES_FOR_WORKER on)
+LOOKAHEAD = 2
+#: a worker process costs about a second to start: worth it from this many AirKorea bodies on
+MIN_BODIES_FOR_WORKER = 8
 _LIST_OPERATIONS = {"now_playing": "now_playing", "discover": "discover"}
 
 
@@ -199,13 +214,20 @@ class _RunReplay:
         self.rejects: list[Reject] = []
         self.job = JobReport(job="tmdb")
 
-    async def airkorea(self, response: Response, body: bytes, parser: PageParser) -> None:
+    def page_job(self, response: Response) -> PageJob:
         station = (
             response.params.get("stationName") if response.operation == airkorea_extract.STATION_OPERATION else None
         )
-        sido = response.params.get("sidoName") if response.operation == airkorea_extract.SIDO_OPERATION else None
-        job = PageJob(reading_codec(self.writer), self.run_id, response.fetched_at, station, self.keep, sido=sido)
-        rows = await parser.parse(body, job)
+        return PageJob(reading_codec(self.writer), self.run_id, response.fetched_at, station, self.keep,
+                       sido=self._sido(response))  # fmt: skip
+
+    @staticmethod
+    def _sido(response: Response) -> str | None:
+        return response.params.get("sidoName") if response.operation == airkorea_extract.SIDO_OPERATION else None
+
+    async def airkorea(self, response: Response, rows: PageRows) -> None:
+        """Write one page, parsed (perhaps ahead, in a worker) by :func:`page_rows`."""
+        sido = self._sido(response)
         self.report.items += rows.fetched
         if self.report.dry_run:
             return
@@ -283,6 +305,23 @@ async def replay(
         report.run_id = await start_run(writer, "replay", "replay")
     progress.start(len(found), 0, "bodies")
     groups: dict[int | None, _RunReplay] = {}
+    pool: ProcessParser | None = None
+    if parser is None and sum(r.source == "airkorea" for r in found) >= MIN_BODIES_FOR_WORKER:
+        pool = ProcessParser(1)  # parses the next pages while this process writes the current one
+    parse = parser or pool or INLINE
+    ahead: deque[tuple[_RunReplay, Response, asyncio.Future[PageRows]]] = deque()
+
+    async def write_next() -> None:
+        group, response, parsed = ahead.popleft()
+        try:
+            await group.airkorea(response, await parsed)
+            report.bodies += 1
+        except LoadError:
+            raise
+        except PipelineError:  # an error envelope or a body that does not parse: it failed live too
+            report.skipped += 1
+        progress.advance(1, 0)
+
     try:
         for offset in range(0, len(found), BATCH):
             batch = found[offset : offset + BATCH]
@@ -294,17 +333,20 @@ async def replay(
                     started = starts.get(owner, response.fetched_at) if owner is not None else response.fetched_at
                     keep = ranges.get(owner) if owner is not None else None
                     group = groups[owner] = _RunReplay(opened, report, owner or 0, started, keep)  # 0: a dry run
+                body = bodies[response.body_hash]
+                if response.source == "airkorea":  # pages are written in fetch order, parsed LOOKAHEAD ahead
+                    ahead.append((group, response, asyncio.ensure_future(parse.parse(body, group.page_job(response)))))
+                    if len(ahead) > LOOKAHEAD:
+                        await write_next()
+                    continue
                 try:
-                    if response.source == "airkorea":
-                        await group.airkorea(response, bodies[response.body_hash], parser or INLINE)
-                    else:
-                        group.tmdb(response, bodies[response.body_hash])
+                    group.tmdb(response, body)
                     report.bodies += 1
-                except LoadError:
-                    raise
-                except PipelineError:  # an error envelope or a body that does not parse: it failed live too
+                except PipelineError:
                     report.skipped += 1
                 progress.advance(1, 0)
+        while ahead:
+            await write_next()
         for group in groups.values():
             await group.finish()
         report.runs = len(groups)
@@ -313,6 +355,12 @@ async def replay(
         report.errors.append(redact(f"{type(exc).__name__}: {exc}"))
         raise
     finally:
+        for _group, _response, parsed in ahead:  # a failure half-way: nothing parsed ahead is left running
+            parsed.cancel()
+        if ahead:
+            await asyncio.gather(*(parsed for _g, _r, parsed in ahead), return_exceptions=True)
+        if pool is not None:
+            pool.close()
         progress.stop()
         report.seconds = time.monotonic() - began
         if report.run_id is not None:
