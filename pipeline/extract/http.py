@@ -195,6 +195,10 @@ class SourceClient:
                 ) as response:
                     body = await response.read()
                     status, headers = response.status, response.headers
+                # archived before anything reads it (kept when the transform fails), and inside the slot: no
+                # other request may start between this answer and its classification (a code 22 pauses them)
+                if self.after_receive is not None:
+                    await self.after_receive(self.source, operation, path, query, status, body)
             except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
                 error = self._fail(
                     TransientError(
@@ -217,8 +221,6 @@ class SourceClient:
                 raise error from None
         fetched = time.monotonic()
         log.debug("%s %s -> %s in %.3fs", self.source, description, status, fetched - started)
-        if self.after_receive is not None:  # archived before anything reads it: kept when the transform fails
-            await self.after_receive(self.source, operation, path, query, status, body)
         try:
             return classify(status, headers, body, description)
         except SourceError as exc:
