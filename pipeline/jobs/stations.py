@@ -7,12 +7,12 @@ first, stations with fresh holes before those whose holes a series already lacke
 ``sources.airkorea.heal_budget`` calls per KST day (``air_heals`` counts them).
 
 A hole the series lacks is marked *tried*. AirKorea still publishes late hours within the daily window
-(:data:`LATE_WINDOW`), so a tried hole is tried again while it is that young; once older it is marked not
-published and never fetched again. A station whose last heal filled nothing waits :data:`BACKOFF` before the
-next, and twice as long after each further fruitless one (a station that stopped reporting must not eat the
-budget an hour at a time). The catch-up after
-downtime is the same mechanism: the first poll makes the hours of the downtime expected, and healing repairs
-what the window and the budget allow.
+(:func:`~pipeline.extract.airkorea.late_publication_limit`), so a tried hole is tried again while it is
+that young; once older it is marked not published and never fetched again. A station whose last heal filled
+nothing waits :data:`BACKOFF` before the next, and twice as long after each further fruitless one (a station
+that stopped reporting must not eat the budget an hour at a time). The catch-up after downtime is the same
+mechanism: the first poll makes the hours of the downtime expected, and healing repairs what the window and
+the budget allow.
 """
 
 from __future__ import annotations
@@ -39,18 +39,10 @@ from pipeline.transform.coverage import DayCoverage, bits, hour_end, hour_slot
 
 log = logging.getLogger(__name__)
 
-#: the window within which AirKorea may still publish an hour late: a tried hole younger than this is retried
-LATE_WINDOW = airkorea_extract.WINDOWS[0]
 #: a station whose last heal filled no hole waits this long before the next, twice as long after each further
 #: fruitless one, up to MAX_BACKOFF (a station that stopped reporting costs a few calls a week, not 4 a day)
 BACKOFF = timedelta(hours=6)
 MAX_BACKOFF = timedelta(days=4)
-_HOUR = timedelta(hours=1)
-
-
-def late_limit(now: datetime) -> datetime:
-    """The end of the oldest hour the late-publication window still holds at ``now``."""
-    return airkorea_extract.late_publication_limit(now)
 
 
 def kst_today(now: datetime) -> date:
@@ -117,7 +109,7 @@ def plan_heals(
     not fetched again for holes that window covered. ``waiting``: stations in back-off.
     """
     plan = HealPlan()
-    limit = late_limit(now)
+    limit = airkorea_extract.late_publication_limit(now)
     give_up: dict[tuple[date, str], int] = defaultdict(int)
     candidates: list[Candidate] = []
     for station, found in station_holes_of(days, now).items():
@@ -194,7 +186,7 @@ async def fetch_series(
         error, calls = exc, calls + 1
     calls = max(calls, 1)  # an empty answer is a request too (retries count in the quota ledger only)
     now = ctx.now()
-    limit = late_limit(now)
+    limit = airkorea_extract.late_publication_limit(now)
     hours = [hour_end(day, bit) for day, bit in carried]
     first, last = (min(hours), max(hours)) if hours else (None, None)
     marks: dict[tuple[date, str], list[int]] = {}

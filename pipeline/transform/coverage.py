@@ -16,7 +16,7 @@ An hour is in at most one of received, flagged and unpublished; *missing* is exp
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -165,13 +165,6 @@ class DayCounts:
     def completeness(self) -> float | None:
         """Received or flagged hours as a share of the published ones (``None``: nothing was expected)."""
         return (self.received + self.flagged) / self.published if self.published else None
-
-
-def total(counts: Iterable[DayCounts]) -> DayCounts:
-    result = DayCounts()
-    for one in counts:
-        result = result + one
-    return result
 
 
 def as_masks(rows: Sequence[Any]) -> list[DayCoverage]:

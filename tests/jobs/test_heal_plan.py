@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from pipeline.jobs.stations import late_limit, plan_heals
+from pipeline.extract.airkorea import late_publication_limit as late_limit
+from pipeline.jobs.stations import plan_heals
 from pipeline.transform.coverage import DayCoverage, hour_slot
 
 HOUR = timedelta(hours=1)

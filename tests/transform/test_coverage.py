@@ -17,7 +17,6 @@ from pipeline.transform.coverage import (
     hour_label,
     hour_slot,
     masks_between,
-    total,
 )
 
 HOUR = timedelta(hours=1)
@@ -67,6 +66,6 @@ def test_a_day_counts_its_states_and_names_its_missing_hours() -> None:
     assert day.counts() == DayCounts(expected=24, received=20, flagged=1, unpublished=1, missing=2)
     assert day.missing_labels() == ["23:00", "24:00"]
     assert day.missing_hours() == [kst_label_to_utc("2026-11-27 23:00"), kst_label_to_utc("2026-11-27 24:00")]
-    summed = total([day.counts(), DayCounts(expected=24, received=24)])
+    summed = day.counts() + DayCounts(expected=24, received=24)
     assert summed.expected == 48 and summed.published == 47 and summed.completeness == pytest.approx(45 / 47)
     assert DayCounts().completeness is None
