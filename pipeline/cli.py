@@ -395,11 +395,20 @@ def sql(ctx: click.Context, query: str | None, fmt: str | None, tables: bool) ->
 @click.option(
     "--clock", default=None, metavar="ISO-TIME", help="freeze the simulated clock, e.g. 2026-11-27T15:20:00+09:00"
 )
-def simulate(host: str, port: int, latency_ms: float, clock: str | None) -> None:
+@click.option(
+    "--revisions",
+    default=0.0,
+    show_default=True,
+    metavar="SHARE",
+    type=click.FloatRange(0, 1),
+    help="share (0-1) of AirKorea station-hours first served provisional, and of TMDB Korean titles that arrive late",
+)
+def simulate(host: str, port: int, latency_ms: float, clock: str | None, revisions: float) -> None:
     """Serve the built-in simulator of TMDB and AirKorea, for trying the tool without keys."""
     from pipeline.simulator import SimulatorState, serve
 
     state = SimulatorState(latency=latency_ms / 1000)
+    state.quirks.revision_share = state.tmdb_quirks.late_title_share = revisions
     if clock is not None:
         try:
             frozen = datetime.fromisoformat(clock)

@@ -16,6 +16,7 @@ from pipeline.simulator.state import (
     Fault,
     Quirks,
     SimulatorState,
+    TmdbQuirks,
 )
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "Quirks",
     "Simulator",
     "SimulatorState",
+    "TmdbQuirks",
     "create_app",
     "serve",
 ]

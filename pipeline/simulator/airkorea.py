@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Final, Literal, cast
 
 from aiohttp import web
 
 from pipeline.simulator import airkorea_data
 from pipeline.simulator.faults import DATA_GO_JSON_CONTENT_TYPE, DATA_GO_XML_CONTENT_TYPE, gateway_response
-from pipeline.simulator.state import Quirks, SimulatorState
+from pipeline.simulator.state import Quirks, SimulatorState, check_aware
 
 _NO_QUIRKS: Final = Quirks()
 
@@ -126,13 +126,20 @@ def ctprvn_body(fmt: Format, sido: str, index: int, ver: int, page: int, per_pag
 
 
 def _quirky_ctprvn_body(
-    fmt: Format, sido: str, index: int, ver: int, page: int, per_page: int, quirks: Quirks
+    fmt: Format,
+    sido: str,
+    index: int,
+    ver: int,
+    page: int,
+    per_page: int,
+    quirks: Quirks,
+    revisions: airkorea_data.Revisions | None = None,
 ) -> bytes:
     """:func:`ctprvn_body` with the quirks that are switched on (the plain one is pinned to a reference)."""
     skip = frozenset(
         name for name, hour in quirks.missing | quirks.never_published if airkorea_data.hour_index(hour) == index
     )
-    total, rows = airkorea_data.ctprvn_rows(sido, index, ver, page, per_page, fmt, skip)
+    total, rows = airkorea_data.ctprvn_rows(sido, index, ver, page, per_page, fmt, skip, revisions)
     if quirks.short_answers > 0 and rows:
         quirks.short_answers -= 1
         rows = rows[: len(rows) - max(1, len(rows) // 3)]
@@ -157,6 +164,32 @@ def _newest(state: SimulatorState) -> int:
     return newest
 
 
+def _revisions(state: SimulatorState) -> airkorea_data.Revisions | None:
+    """The station-hours still provisional at the state's clock, or None when no revision is asked for.
+
+    An hour is provisional until the clock reaches its end + ``revision_delay``: hour ``i`` is final once
+    ``hour_end(i) + delay <= now``, i.e. for ``i <= hour_index(now - delay)``. Both operations ask this at the same
+    clock, so a station-hour looks the same in the province answer and in the station's series.
+    """
+    quirks = state.quirks
+    if not (quirks.filled_later or quirks.corrected or quirks.revision_share):
+        return None
+    first = airkorea_data.hour_index(state.now() - quirks.revision_delay) + 1
+
+    def provisional(name: str, hours: set[tuple[str, datetime]]) -> frozenset[tuple[str, int]]:
+        indexed = ((station, airkorea_data.hour_index(check_aware(name, hour))) for station, hour in hours)
+        return frozenset((station, index) for station, index in indexed if index >= first)
+
+    share = quirks.revision_share
+    return airkorea_data.Revisions(
+        first=first,
+        filled_later=provisional("Quirks.filled_later", quirks.filled_later),
+        corrected=provisional("Quirks.corrected", quirks.corrected),
+        filled_below=int(share * 2**31),
+        shared_below=int(share * 2**32),
+    )
+
+
 def msrstn_body(
     fmt: Format,
     station: airkorea_data.Station,
@@ -166,9 +199,10 @@ def msrstn_body(
     page: int,
     per_page: int,
     skip: frozenset[int] = frozenset(),
+    revisions: airkorea_data.Revisions | None = None,
 ) -> bytes:
     """A ``getMsrstnAcctoRltmMesureDnsty`` body for one station, newest hour first."""
-    total, rows = airkorea_data.msrstn_rows(station, newest, hours, ver, page, per_page, fmt, skip)
+    total, rows = airkorea_data.msrstn_rows(station, newest, hours, ver, page, per_page, fmt, skip, revisions)
     return render_body(fmt, total, rows, False, ver, page, per_page)
 
 
@@ -211,7 +245,7 @@ async def ctprvn(request: web.Request, state: SimulatorState) -> web.StreamRespo
     newest, quirks = _newest(state), state.quirks
     if quirks == _NO_QUIRKS:
         return _response(fmt, ctprvn_body(fmt, sido, newest, ver, page, rows))
-    return _response(fmt, _quirky_ctprvn_body(fmt, sido, newest, ver, page, rows, quirks))
+    return _response(fmt, _quirky_ctprvn_body(fmt, sido, newest, ver, page, rows, quirks, _revisions(state)))
 
 
 async def msrstn(request: web.Request, state: SimulatorState) -> web.StreamResponse:
@@ -233,7 +267,8 @@ async def msrstn(request: web.Request, state: SimulatorState) -> web.StreamRespo
     never = frozenset(
         airkorea_data.hour_index(hour) for name, hour in state.quirks.never_published if name == station.name
     )
-    return _response(fmt, msrstn_body(fmt, station, _newest(state), hours, ver, page, rows, never))
+    newest = _newest(state)
+    return _response(fmt, msrstn_body(fmt, station, newest, hours, ver, page, rows, never, _revisions(state)))
 
 
 async def unknown_operation(request: web.Request) -> web.StreamResponse:

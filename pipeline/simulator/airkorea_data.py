@@ -15,6 +15,7 @@ import functools
 import json
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Literal, NamedTuple
@@ -673,6 +674,111 @@ def reading(station: Station, index: int, ver: int) -> dict[str, str | None]:
     return {name: _text(value) for name, value in zip(FIELDS[:READING_FIELDS], row, strict=False)}
 
 
+# ------------------------------------------------------------------------------------------------ revisions
+# Real-time values are preliminary (airkorea.md §8). A station-hour still provisional is generated as usual and
+# then rewritten as it was first served (``revise_row``); every other row is left as generated, so the plain
+# path stays the one pinned to the reference, and with no revisions asked for nothing runs but one ``is None``.
+
+FILLED_LATER: Final = 1  # first served in full 통신장애: every value "-", every grade null, every flag 통신장애
+CORRECTED: Final = 2  # first served with PM10 / PM2.5 a few µg/m³ high
+CORRECTION_PM10: Final = 6  # µg/m³ added to pm10Value and pm10Value24 while provisional
+CORRECTION_PM25: Final = 3  # µg/m³ added to pm25Value and pm25Value24
+
+_MEASURED: Final = slice(_F["so2Value"], _F["pm25Value24"] + 1)  # the 8 values (khaiValue apart)
+_GRADES: Final = slice(_F["so2Grade"], _F["pm25Grade1h"] + 1)  # the 8 grades (khaiGrade apart)
+_PM25_VALUE: Final = _F["pm25Value"]
+_DASHES: Final = (b"-",) * (_MEASURED.stop - _MEASURED.start)
+_NO_GRADES: Final = (None,) * (_GRADES.stop - _GRADES.start)
+_SHAPE_FILLED_LATER: Final = b"filled-later"  # a correction keeps its row's shape: it only changes numbers
+
+
+def revision_hash(station_index: int, index: int) -> int:
+    """A 32-bit hash of (station, hour) that picks the station-hours of ``Quirks.revision_share``."""
+    return mix32(mix32(index * 0x85EBCA77 + 0x27D4EB2F) ^ (station_index * 0x9E3779B1))
+
+
+@dataclass(frozen=True, slots=True)
+class Revisions:
+    """Which station-hours are still provisional at one clock, and how each is served until it is final."""
+
+    first: int  # the oldest hour index still provisional (older hours are served final)
+    filled_later: frozenset[tuple[str, int]]  # (station name, hour index)
+    corrected: frozenset[tuple[str, int]]
+    filled_below: int  # station-hours with revision_hash below this are filled later,
+    shared_below: int  # and those from filled_below up to this are corrected (0: no share)
+
+    def kind(self, station: Station, index: int) -> int:
+        """0 (served final), FILLED_LATER or CORRECTED; the explicit sets win over the share, filled over
+        corrected."""
+        if index < self.first:
+            return 0
+        if self.filled_later or self.corrected:
+            key = (station.name, index)
+            if key in self.filled_later:
+                return FILLED_LATER
+            if key in self.corrected:
+                return CORRECTED
+        if self.shared_below:
+            h = revision_hash(station.index, index)
+            if h < self.filled_below:
+                return FILLED_LATER
+            if h < self.shared_below:
+                return CORRECTED
+        return 0
+
+
+def _pm10_grade(value: int) -> bytes:
+    return b"1" if value <= 30 else b"2" if value <= 80 else b"3" if value <= 150 else b"4"
+
+
+def _pm25_grade(value: int) -> bytes:
+    return b"1" if value <= 15 else b"2" if value <= 35 else b"3" if value <= 75 else b"4"
+
+
+def _corrected(row: Row, value: int, grade: int, delta: int, grader: Callable[[int], bytes]) -> int | None:
+    """Raise the value at ``value`` by ``delta`` if it is a number, and the grade at ``grade`` with it if it is
+    published; the raised value, or None."""
+    text = row[value]
+    if text is None or not text.isdigit():
+        return None
+    raised = int(text) + delta
+    row[value] = b"%d" % raised
+    if row[grade] not in (None, b"-"):
+        row[grade] = grader(raised)
+    return raised
+
+
+def revise_row(row: Row, kind: int) -> None:
+    """Rewrite a generated row, in place, as a provisional station-hour of ``kind`` is first served.
+
+    A correction leaves the row as ``reading_row`` would have made it from the higher PM values: the PM grades
+    follow them, and so does the CAI, which is the rounded maximum of sub-indices that only grow with the 24-hour
+    PM values: raising them gives ``max(khai, round(sub-index of each raised value))``.
+    """
+    if kind == FILLED_LATER:
+        row[_MEASURED] = _DASHES
+        row[_GRADES] = _NO_GRADES
+        row[_FLAGS] = _COMM_FLAGS
+        row[_KHAI_VALUE] = b"-"
+        row[_KHAI_GRADE] = None
+        row[SHAPE] = _SHAPE_FILLED_LATER
+        return
+    _corrected(row, _PM10_VALUE, _PM10_GRADE1H, CORRECTION_PM10, _pm10_grade)
+    _corrected(row, _PM25_VALUE, _PM25_GRADE1H, CORRECTION_PM25, _pm25_grade)
+    pm10_24 = _corrected(row, _PM10_VALUE24, _PM10_GRADE, CORRECTION_PM10, _pm10_grade)
+    pm25_24 = _corrected(row, _PM25_VALUE24, _PM25_GRADE, CORRECTION_PM25, _pm25_grade)
+    khai_text = row[_KHAI_VALUE]
+    if khai_text is not None and khai_text.isdigit():
+        khai = int(khai_text)
+        if pm10_24 is not None:
+            khai = max(khai, round(_cai(pm10_24, _PM10_SCALE)))
+        if pm25_24 is not None:
+            khai = max(khai, round(_cai(pm25_24, _PM25_SCALE)))
+        row[_KHAI_VALUE] = b"%d" % khai
+        if row[_KHAI_GRADE] is not None:
+            row[_KHAI_GRADE] = b"1" if khai <= 50 else b"2" if khai <= 100 else b"3" if khai <= 250 else b"4"
+
+
 # ------------------------------------------------------------------------------------------------ items and pages
 
 
@@ -793,17 +899,31 @@ def page_bounds(total: int, page: int, rows: int) -> tuple[int, int]:
 
 
 def ctprvn_rows(
-    sido: str, index: int, ver: int, page: int, rows: int, fmt: TextFormat = "raw", skip: frozenset[str] = frozenset()
+    sido: str,
+    index: int,
+    ver: int,
+    page: int,
+    rows: int,
+    fmt: TextFormat = "raw",
+    skip: frozenset[str] = frozenset(),
+    revisions: Revisions | None = None,
 ) -> tuple[int, list[Row]]:
     """``(totalCount, rows)`` of one ``getCtprvnRltmMesureDnsty`` page at hour ``index``, without the stations
-    named in ``skip``."""
+    named in ``skip``, provisional station-hours of ``revisions`` served as first published."""
     ordered = _ctprvn_order(sido, index)
     if skip:
         ordered = tuple(s for s in ordered if s.name not in skip)
     start, stop = page_bounds(len(ordered), page, rows)
     params = _all_station_params()
     factors = [hour_factors(sido_index, index) for sido_index in range(len(SIDOS))]
-    return len(ordered), [reading_row(params[s.index], factors[s.sido_index], ver, fmt) for s in ordered[start:stop]]
+    chosen = ordered[start:stop]
+    found = [reading_row(params[s.index], factors[s.sido_index], ver, fmt) for s in chosen]
+    if revisions is not None and index >= revisions.first:
+        for station, row in zip(chosen, found, strict=True):
+            kind = revisions.kind(station, index)
+            if kind:
+                revise_row(row, kind)
+    return len(ordered), found
 
 
 def ctprvn_page(sido: str, index: int, ver: int, page: int, rows: int) -> tuple[int, list[dict[str, str | None]]]:
@@ -824,16 +944,25 @@ def msrstn_rows(
     rows: int,
     fmt: TextFormat = "raw",
     skip: frozenset[int] = frozenset(),
+    revisions: Revisions | None = None,
 ) -> tuple[int, list[Row]]:
     """``(totalCount, rows)`` of one ``getMsrstnAcctoRltmMesureDnsty`` page, newest hour first, without the
-    hour indexes in ``skip``."""
+    hour indexes in ``skip``, provisional station-hours of ``revisions`` served as first published."""
     indexes = [newest - offset for offset in range(hours) if newest - offset not in skip] if skip else None
     total = len(indexes) if indexes is not None else hours
     start, stop = page_bounds(total, page, rows)
     p = station_params(station)
     sido_index = p.sido_index
     chosen = indexes[start:stop] if indexes is not None else [newest - offset for offset in range(start, stop)]
-    return total, [reading_row(p, hour_factors(sido_index, index), ver, fmt) for index in chosen]
+    found = [reading_row(p, hour_factors(sido_index, index), ver, fmt) for index in chosen]
+    if revisions is not None:
+        for index, row in zip(chosen, found, strict=True):
+            if index < revisions.first:
+                break  # newest first: only the first few rows can still be provisional
+            kind = revisions.kind(station, index)
+            if kind:
+                revise_row(row, kind)
+    return total, found
 
 
 def msrstn_page(

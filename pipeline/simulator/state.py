@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import collections
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
 from pipeline.simulator.world import kst_day
@@ -64,10 +64,38 @@ class Fault:
         return self.operation in ("*", operation)
 
 
+DEFAULT_REVISION_DELAY: Final = timedelta(hours=3)
+DEFAULT_LATE_TITLE_DELAY: Final = timedelta(days=3)
+
+
+def _check_share(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+
+
+def _check_delay(name: str, value: object) -> None:
+    if not isinstance(value, timedelta) or value < timedelta(0):
+        raise ValueError(f"{name} must be a timedelta >= 0, got {value!r}")
+
+
+def check_aware(name: str, moment: datetime) -> datetime:
+    """``moment`` if it is timezone-aware; the moments of the quirks' sets and dicts are checked where used."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{name} must hold timezone-aware datetimes, got {moment!r}")
+    return moment
+
+
 @dataclass(slots=True)
 class Quirks:
     """Real AirKorea answers that a client must not trust, all off by default (airkorea.md: recorded bodies of
-    other projects). Hours are given by their end (an aware datetime, as ``dataTime`` labels them)."""
+    other projects). Hours are given by their end (an aware datetime, as ``dataTime`` labels them).
+
+    Revisions: real-time values are preliminary (airkorea.md §8), so a station-hour of ``filled_later`` or
+    ``corrected`` is served provisionally until the clock reaches its end + ``revision_delay``, the same in the
+    province answer and in the station's series, and with its final values from then on. ``revision_share`` does
+    the same to that share of all station-hours (a hash of station and hour, half of them each way). Assigning a
+    share outside [0, 1] or a negative delay raises ValueError.
+    """
 
     under_report_total: bool = False  # province answers say totalCount 0, whatever they hold
     short_answers: int = 0  # the next N province answers hold a third fewer items than their totalCount
@@ -77,6 +105,45 @@ class Quirks:
     # answer for that hour, though present in its own series
     never_published: set[tuple[str, datetime]] = field(default_factory=set)  # (station, hour): absent from its
     # province's answer and from its own series: an hour the API never fills
+    filled_later: set[tuple[str, datetime]] = field(default_factory=set)  # (station, hour): first served in full
+    # 통신장애 (every value "-", every grade null, every flag 통신장애), its real values once revision_delay is over
+    corrected: set[tuple[str, datetime]] = field(default_factory=set)  # (station, hour): first served with PM10 /
+    # PM2.5 (1-hour and 24-hour) a few µg/m³ high (airkorea_data.CORRECTION_PM10 / _PM25), exact afterwards
+    revision_delay: timedelta = DEFAULT_REVISION_DELAY  # how long after its end an hour stays provisional
+    revision_share: float = 0.0  # share of all station-hours treated as filled_later (half) or corrected (half)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # Validated on every assignment (the constructor's included): tests and the CLI set these live.
+        if name == "revision_delay":
+            _check_delay("Quirks.revision_delay", value)
+        elif name == "revision_share":
+            _check_share("Quirks.revision_share", value)
+        object.__setattr__(self, name, value)
+
+
+@dataclass(slots=True)
+class TmdbQuirks:
+    """TMDB data that changes after it is first served, all off by default.
+
+    A movie whose Korean title arrives late is served, in ``ko-KR`` (lists and details alike), as TMDB serves
+    an untranslated movie: its ``original_title`` (tmdb.md §4); from the given moment on, its Korean title. Only
+    the title is late: overview and tagline are translated independently. Assigning a share outside [0, 1] or a
+    negative delay raises ValueError.
+    """
+
+    late_titles: dict[int, datetime] = field(default_factory=dict)  # movie id → moment its Korean title arrives
+    late_title_share: float = 0.0  # that share of movies (a hash of the id) get their Korean title only
+    # late_title_delay after the KST midnight that starts their release day (Korean, else primary)
+    late_title_delay: timedelta = DEFAULT_LATE_TITLE_DELAY
+    late_runtimes: dict[int, datetime] = field(default_factory=dict)  # movie id → moment its details' runtime
+    # arrives; before it they say 0, as TMDB does for a runtime nobody has entered yet
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "late_title_delay":
+            _check_delay("TmdbQuirks.late_title_delay", value)
+        elif name == "late_title_share":
+            _check_share("TmdbQuirks.late_title_share", value)
+        object.__setattr__(self, name, value)
 
 
 @dataclass(slots=True)
@@ -92,6 +159,7 @@ class SimulatorState:
     faults: list[Fault] = field(default_factory=list)
     daily_quota: dict[str, int] = field(default_factory=dict)
     quirks: Quirks = field(default_factory=Quirks)
+    tmdb_quirks: TmdbQuirks = field(default_factory=TmdbQuirks)
     quota_used: collections.Counter[tuple[str, date]] = field(default_factory=collections.Counter)
 
     def now(self) -> datetime:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
-from datetime import date
+from datetime import date, datetime
 from typing import Final
 
 from aiohttp import web
 
 from pipeline.simulator import tmdb_data, world
 from pipeline.simulator.faults import json_response, tmdb_error
-from pipeline.simulator.state import SimulatorState
+from pipeline.simulator.state import SimulatorState, TmdbQuirks, check_aware
 
 MAX_PAGE: Final = 500
 MAX_APPENDS: Final = 20
@@ -47,6 +48,40 @@ def parse_date(raw: str | None) -> date | None:
     return date.fromisoformat(raw)
 
 
+def korean_title_from(movie: tmdb_data.Movie, quirks: TmdbQuirks) -> datetime | None:
+    """When the movie's Korean title arrives (None: it was always there): ``late_titles``, else the share's
+    ``late_title_delay`` after its release day starts."""
+    moment = quirks.late_titles.get(movie.id)
+    if moment is not None:
+        return check_aware("TmdbQuirks.late_titles", moment)
+    if quirks.late_title_share and tmdb_data.in_share(movie.id, quirks.late_title_share):
+        start = tmdb_data.release_start(movie)
+        return None if start is None else start + quirks.late_title_delay
+    return None
+
+
+def served(movie: tmdb_data.Movie, quirks: TmdbQuirks, now: datetime) -> tmdb_data.Movie:
+    """``movie`` as TMDB has it at ``now``: untranslated into Korean before its Korean title arrives (so ``ko-KR``
+    falls back to ``original_title``), runtime 0 before its runtime arrives."""
+    if movie.title_ko is not None:
+        title_from = korean_title_from(movie, quirks)
+        if title_from is not None and now < title_from:
+            movie = dataclasses.replace(movie, title_ko=None)
+    runtime_from = quirks.late_runtimes.get(movie.id)
+    if runtime_from is not None and now < check_aware("TmdbQuirks.late_runtimes", runtime_from):
+        movie = dataclasses.replace(movie, runtime=0)
+    return movie
+
+
+def _served_ranking(ranking: list[tmdb_data.Ranked], state: SimulatorState) -> list[tmdb_data.Ranked]:
+    """``ranking`` with each movie as :func:`served`; untouched (the same list) while no TMDB quirk is on."""
+    quirks = state.tmdb_quirks
+    if not (quirks.late_titles or quirks.late_title_share or quirks.late_runtimes):
+        return ranking
+    now = state.now()
+    return [(served(movie, quirks, now), pop) for movie, pop in ranking]
+
+
 def page_of(ranking: list[tmdb_data.Ranked], page: int, *, reranked: bool) -> list[tmdb_data.Ranked]:
     """One page of 20. With ``reranked``, pages from 3 on are shifted back by one (live re-ranking): the last
     movie of page 2 shows up again first on page 3, and the last page runs to the end so nothing is lost."""
@@ -69,7 +104,8 @@ async def now_playing(request: web.Request, state: SimulatorState) -> web.Stream
     now = state.now()
     minimum, maximum = tmdb_data.now_playing_window(world.kst_day(now))
     ranking = tmdb_data.ranked(tmdb_data.released_between(minimum, maximum, region), tmdb_data.utc_day(now))
-    results = [tmdb_data.list_item(m, pop, language, region) for m, pop in page_of(ranking, page, reranked=True)]
+    shown = _served_ranking(page_of(ranking, page, reranked=True), state)
+    results = [tmdb_data.list_item(m, pop, language, region) for m, pop in shown]
     return json_response(
         {
             "dates": {"maximum": maximum.isoformat(), "minimum": minimum.isoformat()},
@@ -91,7 +127,8 @@ async def movie(request: web.Request, state: SimulatorState) -> web.StreamRespon
     if len(appends) > MAX_APPENDS:
         return tmdb_error(400, 27)
     language = query.get("language") or "en-US"
-    body = tmdb_data.movie_details(found, language, tmdb_data.utc_day(state.now()))
+    now = state.now()
+    body = tmdb_data.movie_details(served(found, state.tmdb_quirks, now), language, tmdb_data.utc_day(now))
     # Unknown append names are silently ignored, as TMDB does for retired ones (tmdb.md §3).
     if "release_dates" in appends:
         body["release_dates"] = {"results": tmdb_data.release_dates(found)["results"]}
@@ -164,7 +201,7 @@ async def discover(request: web.Request, state: SimulatorState) -> web.StreamRes
         low, high = primary_gte or date.min, primary_lte or date.max
         movies = [m for m in movies if m.primary_release is not None and low <= m.primary_release <= high]
 
-    ranking = tmdb_data.ranked(movies, tmdb_data.utc_day(state.now()))
+    ranking = _served_ranking(tmdb_data.ranked(movies, tmdb_data.utc_day(state.now())), state)  # titles sort as shown
     ranking = _sorted(ranking, query.get("sort_by") or "popularity.desc", region, language)
     results = [tmdb_data.list_item(m, pop, language, region) for m, pop in page_of(ranking, page, reranked=False)]
     return json_response(

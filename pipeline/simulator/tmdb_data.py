@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
 from pipeline.simulator import vocab
-from pipeline.simulator.world import mix32
+from pipeline.simulator.world import KST, mix32
 
 # ================================================================================================ movies
 
@@ -521,6 +521,18 @@ def release_dates(movie: Movie) -> dict[str, object]:
     if movie.primary_release is not None and origin is not None and origin != "KR":
         results.append({"iso_3166_1": origin, "release_dates": [entry(movie.primary_release, "", "")]})
     return {"id": movie.id, "results": results}
+
+
+def release_start(movie: Movie) -> datetime | None:
+    """The KST midnight that starts the movie's release day (the Korean one, else the primary), if it has one."""
+    day = movie.kr_release or movie.primary_release
+    return None if day is None else datetime(day.year, day.month, day.day, tzinfo=KST)
+
+
+def in_share(movie_id: int, share: float) -> bool:
+    """Whether a movie falls in ``share`` of the catalogue, by a hash of its id (the same movies for any share
+    below a larger one's)."""
+    return mix32(movie_id * 0x2C1B3C6D + 0x7F4A7C15) < share * 2**32
 
 
 def movie_by_id(movie_id: int) -> Movie | None:
