@@ -1,7 +1,8 @@
 """TMDB now-playing items and movie details → typed rows. Pure: raw dicts in, records out.
 
 TMDB writes "unknown" as ``0`` (budget, revenue, runtime) and ``""`` (release_date, overview, homepage,
-tagline); both become ``None``. ``vote_average`` may be a JSON integer; ``popularity`` too.
+tagline); both become ``None``. A ``vote_average`` with ``vote_count`` 0 is no rating (TMDB sends ``0``):
+``None`` too. ``vote_average`` may be a JSON integer; ``popularity`` too.
 """
 
 from __future__ import annotations
@@ -131,6 +132,13 @@ def _unknown_if_zero(value: object, field: str) -> int | None:
     return number or None
 
 
+def _votes(raw: Mapping[str, Any]) -> tuple[float | None, int | None]:
+    """``(vote_average, vote_count)``; no votes, no average (TMDB's ``0.0`` for "not rated")."""
+    average = to_float(raw.get("vote_average"), "vote_average")
+    count = to_int(raw.get("vote_count"), "vote_count")
+    return (None if count == 0 else average), count
+
+
 def _codes(items: object, key: str, field: str) -> str | None:
     if items is None:
         return None
@@ -153,6 +161,7 @@ def to_movie(raw: RawMovie | Mapping[str, Any]) -> Movie:
     if collection is not None and not isinstance(collection, Mapping):
         raise RecordError("belongs_to_collection: expected an object or null")
     adult = raw.get("adult")
+    vote_average, vote_count = _votes(raw)
     return Movie(
         tmdb_id=tmdb_id,
         title=to_text(raw.get("title")),
@@ -175,8 +184,8 @@ def to_movie(raw: RawMovie | Mapping[str, Any]) -> Movie:
         collection_name=to_text(collection.get("name")) if collection else None,
         imdb_id=to_text(raw.get("imdb_id")),
         popularity=to_float(raw.get("popularity"), "popularity"),
-        vote_average=to_float(raw.get("vote_average"), "vote_average"),
-        vote_count=to_int(raw.get("vote_count"), "vote_count"),
+        vote_average=vote_average,
+        vote_count=vote_count,
         poster_path=to_text(raw.get("poster_path")),
         backdrop_path=to_text(raw.get("backdrop_path")),
         adult=adult if isinstance(adult, bool) else None,
@@ -188,14 +197,15 @@ def to_snapshot(
 ) -> MovieSnapshot:
     """Normalise a list item; ``movie`` (the details, when fetched) supplies the revenue."""
     tmdb_id = _movie_id(item)
+    vote_average, vote_count = _votes(item)
     return MovieSnapshot(
         tmdb_id=tmdb_id,
         list_name=list_name,
         position=position,
         page=page,
         popularity=to_float(item.get("popularity"), "popularity"),
-        vote_average=to_float(item.get("vote_average"), "vote_average"),
-        vote_count=to_int(item.get("vote_count"), "vote_count"),
+        vote_average=vote_average,
+        vote_count=vote_count,
         revenue=movie.revenue if movie is not None else None,
         release_date=to_date(item.get("release_date"), "release_date"),
     )

@@ -27,7 +27,8 @@ def test_sparse_new_entry_zero_and_empty_mean_unknown() -> None:
         budget=5,  # a junk value a user typed: kept, it is not TMDB's 0-for-unknown
         revenue=None, genres=None, genre_ids=None, origin_country=None, production_countries=None,
         spoken_languages=None, collection_id=None, collection_name=None, imdb_id=None, popularity=0.0,
-        vote_average=0.0, vote_count=0, poster_path=None, backdrop_path=None, adult=False,
+        vote_average=None,  # TMDB's 0.0 with no votes: no rating
+        vote_count=0, poster_path=None, backdrop_path=None, adult=False,
     )  # fmt: skip
 
 
@@ -67,7 +68,8 @@ def test_every_now_playing_page_becomes_snapshots(name: str) -> None:
     assert [s.tmdb_id for s in snapshots] == [item["id"] for item in body["results"]]
     for snapshot, item in zip(snapshots, body["results"], strict=True):
         assert snapshot.popularity == float(item["popularity"])
-        assert snapshot.vote_average == float(item["vote_average"])  # also when written as a JSON integer
+        # also when written as a JSON integer; no votes, no rating
+        assert snapshot.vote_average == (float(item["vote_average"]) if item["vote_count"] else None)
         assert snapshot.vote_count == item["vote_count"]
 
 
@@ -92,6 +94,15 @@ def test_untranslated_items_keep_original_title_and_null_overview() -> None:
     infaillibles = movies["Les Infaillibles"]
     assert infaillibles.title == "Les Infaillibles" and infaillibles.overview is None
     assert movies["Civil War"].title == "시빌 워" and movies["Civil War"].vote_average == 7.0
+
+
+def test_a_vote_average_without_votes_is_null_in_details_and_list_items() -> None:
+    for votes, average, expected in ((0, 0, None), (0, 0.0, None), (0, 6.5, None), (3, 0, 0.0), (3, 6.5, 6.5),
+                                     (None, 0, 0.0)):  # fmt: skip
+        raw = {"id": 7, "title": "X", "vote_count": votes, "vote_average": average}
+        assert to_movie(raw).vote_average == expected, raw
+        snapshot = to_snapshot(raw, position=1, page=1, list_name="now_playing", movie=None)
+        assert (snapshot.vote_average, snapshot.vote_count) == (expected, votes), raw
 
 
 def test_revenue_zero_and_empty_release_date_are_null() -> None:
