@@ -206,6 +206,7 @@ class _RunReplay:
         ledger = make_ledger(opened.settings, opened.writer)
         self.ctx = RunContext(opened.settings, opened.writer, run_id, started_at, {}, ledger)
         self.ctx.clock = lambda: started_at  # movies' times: when that run fetched them
+        self.ctx.written_clock = self.ctx.clock  # not later than the run's own writes: never over newer rows
         self.newest = Newest()
         self.polled: set[str] = set()
         self.nationwide = False

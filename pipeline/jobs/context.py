@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from pipeline.clock import Clock, current
+from pipeline.clock import Clock, current, wall_clock
 from pipeline.config import DataTerm, JobName, Settings
 from pipeline.errors import AuthError, PipelineError, SourceError
 from pipeline.extract import airkorea as airkorea_extract
@@ -99,9 +99,14 @@ class RunContext:
     data_term: DataTerm | None = None  # overrides sources.airkorea.data_term (catch-up after a gap)
     parser: PageParser | None = None  # how AirKorea pages become rows (default: here, in the event loop)
     clock: Clock = field(default_factory=current)  # see pipeline.clock: the simulator's, when it serves
+    written_clock: Clock = wall_clock  # a row's updated_at: the wall clock (a replay: the original run's start)
 
     def now(self) -> datetime:
         return self.clock()
+
+    def written_at(self) -> datetime:
+        """When rows are written, which orders writes (a row is never replaced by values written earlier)."""
+        return self.written_clock()
 
 
 def overall_status(reports: Sequence[JobReport]) -> RunStatus:

@@ -117,9 +117,10 @@ async def write_movie_list(
             continue
         snapshots.append(snapshot)
     now = ctx.now()  # what the details TTL compares against (pipeline.clock: the simulator's, simulating)
-    written = await upsert_movies(ctx.writer, list(details.values()), ctx.run_id, now)
+    at = ctx.written_at()
+    written = await upsert_movies(ctx.writer, list(details.values()), ctx.run_id, now, written_at=at)
     if bare:
-        written += await upsert_movies(ctx.writer, bare, ctx.run_id, now, details=False)
+        written += await upsert_movies(ctx.writer, bare, ctx.run_id, now, details=False, written_at=at)
     snapshot_rows = await insert_snapshots(ctx.writer, snapshots, ctx.run_id, ctx.started_at)
     rejected = await insert_rejects(ctx.writer, rejects, ctx.run_id)
     report.rows["movies"] += written

@@ -12,11 +12,12 @@ CONFLICT DO UPDATE`` from it (:class:`BulkUpsert`), both built from the same Cor
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Column, Dialect, Identity, MetaData, Table, func, select
+from sqlalchemy import BigInteger, Boolean, Column, Dialect, Identity, MetaData, Table, and_, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateTable
 from sqlalchemy.sql.elements import ColumnElement
@@ -42,6 +43,13 @@ class UpsertOptions:
     Bit masks (the completeness ledger): ``union`` columns gain the new bits (``old | new``); ``overlay``
     columns are a group of exclusive states, where each bit the new row sets in any of them replaces the old
     state of that bit (``(old & ~(new_a | new_b | …)) | new``).
+
+    Write-nothing upserts (readings, movies): with ``compare``, a stored row is rewritten only when one of
+    those columns differs (``IS DISTINCT FROM``, values compared exactly as stored); an unchanged row keeps its
+    ``updated_at`` and run. ``newer`` names the row's write time and writing run: a stored row is replaced
+    only by values written after it (in the same second, which SQLite's timestamps cannot tell apart, by a
+    later run), or by the run that wrote it (a replay after a transform was fixed), so that replaying older
+    bodies never turns a row back to older values.
     """
 
     table: str
@@ -50,6 +58,8 @@ class UpsertOptions:
     do_nothing: bool = False
     union: tuple[str, ...] = ()
     overlay: tuple[str, ...] = ()
+    compare: tuple[str, ...] = ()
+    newer: tuple[str, str] | None = None
 
 
 def dialect_insert(dialect_name: str, table: Table) -> UpsertInsert:
@@ -81,13 +91,33 @@ def _update_set(ins: UpsertInsert, table: Table, options: UpsertOptions) -> dict
     return update
 
 
+def _update_where(ins: UpsertInsert, table: Table, options: UpsertOptions) -> ColumnElement[bool] | None:
+    """The ``DO UPDATE … WHERE`` of a write-nothing upsert (see :class:`UpsertOptions`), or ``None``."""
+    if not options.compare:
+        return None
+    where = or_(*(table.c[name].is_distinct_from(ins.excluded[name]) for name in options.compare))
+    if options.newer is not None:
+        at, run = options.newer
+        written, stored = ins.excluded, table.c
+        not_older = or_(
+            written[run] == stored[run],  # the run that wrote the row (a replay after a transform fix)
+            written[at] > stored[at],
+            and_(written[at] == stored[at], written[run] > stored[run]),  # the same second (SQLite): the later run
+        )
+        where = and_(where, not_older)
+    return where
+
+
 def upsert_statement(dialect_name: str, table: Table, options: UpsertOptions) -> UpsertInsert:
-    """``INSERT … ON CONFLICT (pk) DO UPDATE SET c = excluded.c`` (or ``DO NOTHING``) as ``options`` say."""
+    """``INSERT … ON CONFLICT (pk) DO UPDATE SET c = excluded.c [WHERE …]`` (or ``DO NOTHING``) as ``options``
+    say."""
     ins = dialect_insert(dialect_name, table)
     keys = [c.name for c in table.primary_key.columns]
     if options.do_nothing:
         return ins.on_conflict_do_nothing(index_elements=keys)
-    return ins.on_conflict_do_update(index_elements=keys, set_=_update_set(ins, table, options))
+    return ins.on_conflict_do_update(
+        index_elements=keys, set_=_update_set(ins, table, options), where=_update_where(ins, table, options)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +156,9 @@ class BulkUpsert:
         )
         ins = postgresql.insert(table).from_select(names, select(*(latest.c[name] for name in names)))
         merge = ins.on_conflict_do_update(
-            index_elements=[c.name for c in table.primary_key.columns], set_=_update_set(ins, table, options)
+            index_elements=[c.name for c in table.primary_key.columns],
+            set_=_update_set(ins, table, options),
+            where=_update_where(ins, table, options),
         )
         quoted = dialect.identifier_preparer.quote(stage.name)
         return cls(
@@ -136,6 +168,58 @@ class BulkUpsert:
             truncate=f"TRUNCATE {quoted}",
             columns=tuple(names),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Prefilter:
+    """The stored values of a chunk's keys, read in one query, so that a write-nothing upsert does not even
+    send the rows that equal them: sending a row costs more than reading it (binding every column, one
+    statement step each), and the statement's ``WHERE`` keeps the guarantee for whatever is sent.
+
+    SQLite takes the keys as one JSON array (``json_each``, one index lookup a key); PostgreSQL as one array
+    per key column (``unnest``).
+    """
+
+    sql: str
+    keys: tuple[int, ...]  # positions of the key columns in the codec's rows
+    values: tuple[int, ...]  # positions of the compared columns
+    arrays: bool  # PostgreSQL: one array parameter per key column; SQLite: one JSON text
+
+    @classmethod
+    def for_upsert(cls, table: Table, options: UpsertOptions, dialect: Dialect, columns: Sequence[str]) -> Prefilter:
+        keys = [c.name for c in table.primary_key.columns]
+        quote = dialect.identifier_preparer.quote
+        selected = ", ".join(f"t.{quote(name)}" for name in (*keys, *options.compare))
+        if dialect.name == "postgresql":
+            casts = ", ".join(f"${i}::{table.c[k].type.compile(dialect=dialect)}[]" for i, k in enumerate(keys, 1))
+            aliases = ", ".join(f"k{i}" for i in range(len(keys)))
+            on = " AND ".join(f"t.{quote(k)} = j.k{i}" for i, k in enumerate(keys))
+            sql = f"SELECT {selected} FROM unnest({casts}) AS j({aliases}) JOIN {quote(table.name)} AS t ON {on}"
+        else:  # the keys' loop first (CROSS JOIN keeps SQLite's order), one primary-key lookup each
+            on = " AND ".join(f"t.{quote(k)} = json_extract(j.value, '$[{i}]')" for i, k in enumerate(keys))
+            sql = f"SELECT {selected} FROM json_each(?) AS j CROSS JOIN {quote(table.name)} AS t ON {on}"
+        position = {name: i for i, name in enumerate(columns)}
+        return cls(
+            sql,
+            tuple(position[k] for k in keys),
+            tuple(position[c] for c in options.compare),
+            dialect.name == "postgresql",
+        )
+
+    def parameters(self, rows: Sequence[Sequence[Any]]) -> tuple[Any, ...]:
+        if self.arrays:
+            return tuple([row[i] for row in rows] for i in self.keys)
+        return (json.dumps([[row[i] for i in self.keys] for row in rows], ensure_ascii=False),)
+
+    def changed(self, rows: Sequence[Sequence[Any]], stored: Iterable[Sequence[Any]]) -> list[Sequence[Any]]:
+        """The rows that are new or differ from what is stored (``stored``: this query's result)."""
+        width = len(self.keys)
+        held = {tuple(found[:width]): tuple(found[width:]) for found in stored}
+        if not held:
+            return list(rows)
+        keys, values = self.keys, self.values
+        latest = {tuple([row[i] for i in keys]): row for row in rows}  # a key twice: the last wins, as it would
+        return [row for key, row in latest.items() if held.get(key) != tuple([row[i] for i in values])]
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +235,7 @@ class Prepared:
     codec: RowCodec
     sql: str | None
     bulk: BulkUpsert | None = None  # PostgreSQL: large batches by COPY
+    prefilter: Prefilter | None = None  # a write-nothing upsert: unchanged rows are not sent
 
     @property
     def table(self) -> str:
@@ -184,4 +269,5 @@ def prepare_upsert(table: Table, options: UpsertOptions, dialect: Dialect) -> Pr
         return Prepared(statement, options, RowCodec.for_table(table, "core"), None)
     form: Form = "sqlite" if dialect.name == "sqlite" else "asyncpg"
     bulk = BulkUpsert.for_upsert(table, options, dialect) if dialect.name == "postgresql" else None
-    return Prepared(statement, options, RowCodec.for_table(table, form), str(compiled), bulk)
+    prefilter = Prefilter.for_upsert(table, options, dialect, columns) if options.compare else None
+    return Prepared(statement, options, RowCodec.for_table(table, form), str(compiled), bulk, prefilter)

@@ -70,6 +70,20 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _revised(source: Table, columns: tuple[str, ...]) -> list[Column[Any]]:
+    """``old_c`` and ``new_c`` for each tracked column of ``source``: set only where the value changed."""
+    pairs: list[Column[Any]] = []
+    for name in columns:
+        column = source.c[name]
+        meaning = (column.comment or "").split(";")[0]
+        what = f"{name} before the change ({meaning})" if meaning and not meaning.startswith("NULL") else name
+        if what == name:
+            what = f"{name} before the change"
+        pairs.append(Column(f"old_{name}", column.type, comment=f"{what}; NULL when unchanged"))
+        pairs.append(Column(f"new_{name}", column.type, comment=f"{name} after the change; NULL when unchanged"))
+    return pairs
+
+
 runs = Table(
     "runs",
     metadata,
@@ -120,7 +134,7 @@ movies = Table(
     Column("collection_name", Text),
     Column("imdb_id", String(16), comment="tt1234567; NULL when unknown"),
     Column("popularity", Float, comment="TMDB popularity at the last update"),
-    Column("vote_average", Float, comment="0-10"),
+    Column("vote_average", Float, comment="0-10; NULL when nobody voted (TMDB sends 0 with vote_count 0)"),
     Column("vote_count", Integer, comment="number of votes"),
     Column("poster_path", Text, comment="image path: prefix with https://image.tmdb.org/t/p/w500"),
     Column("backdrop_path", Text, comment="image path; NULL when none"),
@@ -147,13 +161,41 @@ movie_snapshots = Table(
     Column("position", Integer, nullable=False, comment="1-based rank in the list, duplicates removed"),
     Column("page", Integer, nullable=False, comment="list page the movie was on"),
     Column("popularity", Float, comment="TMDB popularity at that time"),
-    Column("vote_average", Float, comment="0-10"),
+    Column("vote_average", Float, comment="0-10; NULL when nobody voted (TMDB sends 0 with vote_count 0)"),
     Column("vote_count", Integer),
     Column("revenue", BigInteger, comment="USD; NULL when unknown"),
     Column("release_date", Date, comment="the region's release date as listed"),
     comment="One row per movie per run that saw it in a list.",
 )
 Index(None, movie_snapshots.c.tmdb_id, movie_snapshots.c.captured_at)
+
+#: a movie's descriptive fields, whose change is a revision (rank, popularity and votes are snapshots)
+MOVIE_FIELDS: tuple[str, ...] = (
+    "title", "original_title", "original_language", "overview", "tagline", "homepage", "status", "release_date",
+    "runtime", "budget", "revenue", "genres", "genre_ids", "origin_country", "production_countries",
+    "spoken_languages", "collection_id", "collection_name", "imdb_id", "poster_path", "backdrop_path", "adult",
+)  # fmt: skip
+
+movie_revisions = Table(
+    "movie_revisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True, comment="order of the changes"),
+    Column("tmdb_id", Integer, nullable=False, comment="TMDB movie id"),
+    Column("run_id", Integer, ForeignKey("runs.id"), comment="the run whose details replaced the stored ones"),
+    Column("revised_at", UTCDateTime, nullable=False, comment="when the new details were written (UTC)"),
+    Column("previous_run_id", Integer, comment="the run that had written the replaced details"),
+    Column("previous_at", UTCDateTime, nullable=False, comment="when the replaced details were written (UTC)"),
+    Column(
+        "changed",
+        Text,
+        nullable=False,
+        comment="the fields that changed, space-separated with a space at each end: ' title runtime '",
+    ),
+    *_revised(movies, MOVIE_FIELDS),
+    comment="One row per change of a movie's descriptive fields once its details are known: the old and new "
+    "value of each field that changed. Written by a trigger on movies.",
+)
+Index(None, movie_revisions.c.tmdb_id)
 
 air_stations = Table(
     "air_stations",
@@ -209,6 +251,40 @@ air_readings = Table(
 # station-by-station load (each run, each backfill chunk) would insert into that index at thousands of
 # scattered places, tripling the cost of an upsert (measured: 21 µs against 7 µs a row). The key
 # (station_name, measured_at) serves the per-station questions; the newest hour of all is air_latest.
+
+
+#: the columns of a reading whose change is a revision: every value, grade and flag (not its run or time)
+READING_VALUES: tuple[str, ...] = tuple(
+    c.name for c in air_readings.columns if c.name not in ("station_name", "measured_at", "run_id", "updated_at")
+)
+
+air_reading_revisions = Table(
+    "air_reading_revisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True, comment="order of the changes"),
+    Column("station_name", Text, nullable=False, comment="the station"),
+    Column("measured_at", UTCDateTime, nullable=False, comment="UTC end of the measured hour"),
+    Column("run_id", Integer, ForeignKey("runs.id"), comment="the run whose values replaced the stored ones"),
+    Column("revised_at", UTCDateTime, nullable=False, comment="when the new values were written (UTC)"),
+    Column("previous_run_id", Integer, comment="the run that had written the replaced values"),
+    Column(
+        "previous_at",
+        UTCDateTime,
+        nullable=False,
+        comment="when the replaced values were written (UTC): for a reading's first revision, its first publication",
+    ),
+    Column(
+        "changed",
+        Text,
+        nullable=False,
+        comment="the columns that changed, space-separated with a space at each end: ' pm10 pm10_flag '",
+    ),
+    *_revised(air_readings, READING_VALUES),
+    comment="One row per change of a stored reading (a revision by AirKorea, or a series disagreeing with a "
+    "poll): the old and new value of each column that changed. Written by a trigger on air_readings.",
+)
+Index(None, air_reading_revisions.c.station_name, air_reading_revisions.c.measured_at)
+Index(None, air_reading_revisions.c.revised_at)
 
 air_coverage = Table(
     "air_coverage",

@@ -3,6 +3,12 @@
 Upserts are chunked executemany ``INSERT … ON CONFLICT DO UPDATE`` through the process's
 :class:`~pipeline.load.writer.Writer`, one short transaction a chunk; the statements and row codecs are in
 :mod:`pipeline.load.statements` and :mod:`pipeline.load.rows`.
+
+Readings and movies are write-nothing upserts (``UpsertOptions.compare``): a row whose values did not change
+is not written again, so ``updated_at`` and the run point at the write that last changed it, and every
+update is a real change, which the database's triggers record in ``air_reading_revisions`` and
+``movie_revisions`` (migration 0007). A row is never replaced by values written before it (``newer``), but
+is by the run that wrote it: a replay after a transform was fixed.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from pipeline.errors import LoadError
 from pipeline.load.rows import Encoded, encode_readings
-from pipeline.load.tables import air_readings, air_stations, movie_snapshots, movies, rejects
+from pipeline.load.statements import Prepared
+from pipeline.load.tables import READING_VALUES, air_readings, air_stations, movie_snapshots, movies, rejects
 from pipeline.load.writer import Writer
 from pipeline.redaction import redact
 from pipeline.transform.airkorea import AirBatch, AirReading, AirStation
@@ -34,27 +41,48 @@ async def upsert_air_stations(writer: Writer, stations: Sequence[AirStation], no
     return await writer.write(prepared, rows)
 
 
+def readings_upsert(writer: Writer) -> Prepared:
+    """The write-nothing upsert of ``air_readings``: a reading is rewritten when a value, grade or flag
+    changed (and then the trigger records a revision), never by values written before the stored ones
+    (see :class:`~pipeline.load.statements.UpsertOptions`)."""
+    return writer.prepare(air_readings, compare=READING_VALUES, newer=("updated_at", "run_id"))
+
+
 async def upsert_air_readings(
     writer: Writer, readings: AirBatch | Sequence[AirReading], run_id: int, now: datetime
 ) -> int:
-    """A transform batch (or records: tests, the bench) as ``air_readings`` rows."""
+    """A transform batch (or records: tests, the bench) as ``air_readings`` rows; returns the rows new or
+    changed."""
     batch = readings if isinstance(readings, AirBatch) else AirBatch.from_readings(readings)
-    prepared = writer.prepare(air_readings)
+    prepared = readings_upsert(writer)
     return await writer.write_encoded(prepared, encode_readings(prepared.codec, batch, run_id, now))
 
 
 async def upsert_encoded_readings(writer: Writer, rows: Encoded) -> int:
     """Readings encoded elsewhere (a backfill's worker process) with ``writer.prepare(air_readings).codec``."""
-    return await writer.write_encoded(writer.prepare(air_readings), rows)
+    return await writer.write_encoded(readings_upsert(writer), rows)
 
 
 async def upsert_movies(
-    writer: Writer, items: Sequence[Movie], run_id: int, now: datetime, *, details: bool = True
+    writer: Writer,
+    items: Sequence[Movie],
+    run_id: int,
+    now: datetime,
+    *,
+    details: bool = True,
+    written_at: datetime | None = None,
 ) -> int:
+    """Movies from their details (``details_fetched_at = now``, what the details TTL compares against), or
+    bare list items that never overwrite details. ``written_at`` (default ``now``) is the rows' ``updated_at``:
+    the wall clock of the write, which orders writes (see the module docstring)."""
     fetched_at = now if details else None
-    rows = [(*_MOVIE_FIELDS(m), details, now, now, run_id, fetched_at) for m in items]
+    written = written_at or now
+    rows = [(*_MOVIE_FIELDS(m), details, written, written, run_id, fetched_at) for m in items]
     if details:
-        return await writer.write(writer.prepare(movies, keep=("first_seen_at",)), rows)
+        prepared = writer.prepare(
+            movies, keep=("first_seen_at",), compare=_MOVIE_COMPARED, newer=("updated_at", "last_run_id")
+        )
+        return await writer.write(prepared, rows)
     # a bare list item must never overwrite what the details told us
     return await writer.write(writer.prepare(movies, do_nothing=True), rows)
 
@@ -91,6 +119,9 @@ _MOVIE_FIELDS = attrgetter(*_MOVIE_NAMES)
 _check_order(
     movies, _MOVIE_NAMES, ("details_fetched", "first_seen_at", "updated_at", "last_run_id", "details_fetched_at")
 )
+#: a movie row is rewritten when any of these changed (the details' fetch time too: the TTL counts from it)
+_MOVIE_COMPARED = tuple(c.name for c in movies.columns if c.name not in ("tmdb_id", "first_seen_at", "updated_at",
+                                                                       "last_run_id"))  # fmt: skip
 _SNAPSHOT_NAMES = [f.name for f in dataclass_fields(MovieSnapshot) if f.name not in ("tmdb_id", "list_name")]
 _SNAPSHOT_VALUES = attrgetter(*_SNAPSHOT_NAMES)
 _check_order(movie_snapshots, _SNAPSHOT_NAMES, (), prefix=("run_id", "tmdb_id", "list_name", "captured_at"))

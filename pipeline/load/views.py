@@ -1,4 +1,4 @@
-"""What the views created by migrations 0002 and 0005 mean (their SQL is frozen in the migration).
+"""What the views created by migrations 0002, 0005 and 0007 mean (their SQL is frozen in the migration).
 
 Columns a view passes through from a table keep that table's documented meaning.
 """
@@ -62,6 +62,49 @@ VIEWS: Final[dict[str, tuple[str, str, dict[str, str]]]] = {
             "completeness": "percent of the published hours (expected − not published) received or flagged; "
             "NULL when none",
             "missing_mask": "bit h-1 set: the hour labelled h:00 is missing",
+        },
+    ),
+    "air_revised_values": (
+        "The reading revisions, one row per revision and pollutant whose value, grade or flag changed: the "
+        "questions per pollutant (how often PM2.5 is revised, in which province, from what to what).",
+        "air_reading_revisions",
+        {
+            "revision_id": "air_reading_revisions.id",
+            "pollutant": "so2, co, o3, no2, pm10, pm25 or khai",
+            "old_value": "the hourly value before the change; NULL when it did not change (see changed) or was "
+            "missing",
+            "new_value": "the hourly value after the change; NULL when it did not change or is missing",
+            "old_value_24h": "pm10 and pm25: the 24-hour value before the change (NULL when unchanged)",
+            "new_value_24h": "pm10 and pm25: the 24-hour value after the change (NULL when unchanged)",
+            "old_grade": "the grade (pm10, pm25: the 24-hour grade) before the change; NULL when unchanged",
+            "new_grade": "the grade after the change; NULL when unchanged",
+            "old_grade_1h": "pm10 and pm25: the 1-hour grade before the change (NULL when unchanged)",
+            "new_grade_1h": "pm10 and pm25: the 1-hour grade after the change (NULL when unchanged)",
+            "old_flag": "the status flag before the change (통신장애, …); NULL when unchanged or normal",
+            "new_flag": "the status flag after the change; NULL when unchanged or normal",
+        },
+    ),
+    "air_revised_readings": (
+        "Per reading that was ever revised: how many times, when it was first written and last revised, and the "
+        "delay between the two.",
+        "air_reading_revisions",
+        {
+            "revisions": "changes recorded for the reading",
+            "first_written_at": "when the reading was first written (UTC): its first publication, as collected",
+            "last_revised_at": "when its last change was written (UTC)",
+            "delay_hours": "hours from the first write to the last revision",
+        },
+    ),
+    "now_playing_intervals": (
+        "When each movie entered and left the now-playing list, as intervals of consecutive list runs (a movie "
+        "that leaves and comes back has two).",
+        "movies",
+        {
+            "interval_no": "1 for the movie's first interval, 2 for the next, …",
+            "entered_at": "captured_at of the first list run of the interval (UTC)",
+            "last_seen_at": "captured_at of its last list run (UTC)",
+            "left_at": "captured_at of the next list run, the first without the movie (UTC); NULL: still listed",
+            "snapshots": "list runs in the interval",
         },
     ),
     "movie_trend": (

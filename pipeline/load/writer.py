@@ -60,10 +60,14 @@ class Writer:
         do_nothing: bool = False,
         union: Sequence[str] = (),
         overlay: Sequence[str] = (),
+        compare: Sequence[str] = (),
+        newer: tuple[str, str] | None = None,
     ) -> Prepared:
         """The upsert of ``table`` with these options (see :class:`UpsertOptions`), compiled once (the cache is
         keyed by every option)."""
-        options = UpsertOptions(table.name, tuple(keep), tuple(coalesce), do_nothing, tuple(union), tuple(overlay))
+        options = UpsertOptions(
+            table.name, tuple(keep), tuple(coalesce), do_nothing, tuple(union), tuple(overlay), tuple(compare), newer
+        )
         prepared = self._prepared.get(options)
         if prepared is None:
             prepared = self._prepared[options] = prepare_upsert(table, options, self.engine.dialect)
@@ -106,16 +110,29 @@ class Writer:
 
     async def write_encoded(self, prepared: Prepared, encoded: Encoded) -> int:
         """Upsert rows already encoded (perhaps in another process) by ``prepared``'s codec, in chunks, one
-        short transaction each; returns the rows sent."""
+        short transaction each; returns the rows sent (a write-nothing upsert: those new or changed).
+
+        A write-nothing upsert first reads what is stored for the chunk's keys (:class:`Prefilter`) and sends
+        only the rows that differ; once a chunk finds none of its keys stored (a fresh load), the rest of the
+        batch is sent without looking, and the statement's ``WHERE`` still writes nothing that is unchanged.
+        """
         if encoded.codec != prepared.codec:
             raise LoadError(
                 f"writing {prepared.table} failed: rows encoded for {encoded.codec.table} ({encoded.codec.form}), "
                 f"the statement takes {prepared.codec.form} rows"
             )
         written = 0
+        prefilter = prepared.prefilter
         for chunk in chunked(encoded.rows, self.chunk_size):
             try:
                 async with self.transaction() as conn:
+                    if prefilter is not None:
+                        stored = (await conn.exec_driver_sql(prefilter.sql, prefilter.parameters(chunk))).all()
+                        if not stored:
+                            prefilter = None  # a fresh load: the next chunks will not be found either
+                        chunk = prefilter.changed(chunk, stored) if prefilter is not None else chunk
+                        if not chunk:
+                            continue
                     if prepared.sql is None:
                         dicts = [dict(zip(prepared.columns, row, strict=True)) for row in chunk]
                         await conn.execute(prepared.statement, dicts)

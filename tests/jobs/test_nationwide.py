@@ -4,7 +4,7 @@ fallback when that answer fails, is empty or holds far fewer stations than are k
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -118,7 +118,8 @@ async def test_the_simulators_quirks_through_the_province_job(db_url: str, write
     state = SimulatorState(clock=FIXED)
     async with simulated(settings_for(db_url), state) as (local, secrets, sim):
 
-        async def run() -> tuple[Any, int]:
+        async def run() -> tuple[Any, int]:  # an hour later each time: a new hour to write
+            state.clock = state.now() + timedelta(hours=1)
             sim.state.counters.clear()
             report = await run_jobs(local, secrets, writer, ["airkorea_sido"])
             return report.jobs[0], sim.state.counters[SIDO]

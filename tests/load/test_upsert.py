@@ -39,7 +39,8 @@ async def test_air_readings_upsert_twice_updates_in_place(writer: Writer) -> Non
     rows = [reading(measured_at=T0 + timedelta(hours=h), pm10=10 + h, pm10_flag=None) for h in range(250)]
     assert await upsert_air_readings(writer, rows, run_id, T0) == 250  # three chunks of 100
     revised = [dataclasses.replace(rows[0], pm10=None, pm10_flag="통신장애")]
-    assert await upsert_air_readings(writer, revised + rows[1:], run_id, T0 + timedelta(hours=1)) == 250
+    # write-nothing: of the 250 rows sent again, only the one that changed is written
+    assert await upsert_air_readings(writer, revised + rows[1:], run_id, T0 + timedelta(hours=1)) == 1
     async with writer.engine.connect() as conn:
         count = (await conn.execute(text("SELECT count(*) FROM air_readings"))).scalar_one()
         first = (await conn.execute(select(air_readings).where(air_readings.c.measured_at == T0))).mappings().one()
