@@ -14,6 +14,9 @@ that changed get their ``old_``/``new_`` values; ``changed`` lists them between 
 
 TMDB's ``vote_average`` with ``vote_count = 0`` is no rating: existing rows get NULL, as the transform now
 gives.
+
+``air_readings.values_digest`` is new: a fingerprint of each row's values, which the loader reads instead of
+the values to find the rows it need not send again (rows written before have none: they are compared in SQL).
 """
 
 from __future__ import annotations
@@ -124,6 +127,18 @@ MOVIE_FIELDS: tuple[tuple[str, sa.types.TypeEngine[object], str], ...] = (
     ("adult", sa.Boolean(), "adult before the change; NULL when unchanged"),
 )
 
+#: a change of the values that left the digest as it was (someone's own UPDATE): the digest no longer vouches
+#: for the values, so the loader compares them in SQL next time
+STALE_DIGEST = (
+    "UPDATE air_readings SET values_digest = NULL WHERE station_name = NEW.station_name "
+    "AND measured_at = NEW.measured_at AND NEW.values_digest IS NOT NULL AND NOT ({same});"
+)
+
+#: air_readings' run and time now say when the row last changed: (column, old comment, new comment)
+READING_COMMENTS = (
+    ("run_id", "the last run that wrote the row", "the last run that changed the row"),
+    ("updated_at", "when the row was last written (UTC)", "when the row was last changed (UTC)"),
+)
 VOTES_WAS = "0-10"
 VOTES = "0-10; NULL when nobody voted (TMDB sends 0 with vote_count 0)"
 
@@ -165,13 +180,16 @@ def _revision_values(names: Sequence[str], dialect: str) -> tuple[str, str, str]
 
 
 def _trigger_sql(table: str, revisions: str, head: dict[str, str], names: Sequence[str], dialect: str,
-                 only_when: str = "") -> list[str]:  # fmt: skip
-    """SQL creating the trigger that writes ``revisions`` when an UPDATE of ``table`` changes ``names``."""
+                 only_when: str = "", then: str = "") -> list[str]:  # fmt: skip
+    """SQL creating the trigger that writes ``revisions`` when an UPDATE of ``table`` changes ``names`` (and
+    then runs ``then``)."""
     when, changed, values = _revision_values(names, dialect)
     if only_when:
         when = f"{only_when} AND ({when})"
     columns = ", ".join([*head, "changed", *(f"old_{n}, new_{n}" for n in names)])
     insert = f"INSERT INTO {revisions} ({columns}) VALUES ({', '.join(head.values())}, {changed}, {values});"
+    if then:
+        insert = f"{insert}\n  {then}"
     name = f"{table}_revised"
     if dialect == "postgresql":
         return [
@@ -200,7 +218,12 @@ def trigger_sql(dialect: str) -> list[str]:
     details_known = "OLD.details_fetched" if dialect == "postgresql" else "OLD.details_fetched = 1"
     return [
         *_trigger_sql(
-            "air_readings", "air_reading_revisions", reading_head, [n for n, _, _ in READING_VALUES], dialect
+            "air_readings",
+            "air_reading_revisions",
+            reading_head,
+            [n for n, _, _ in READING_VALUES],
+            dialect,
+            then=STALE_DIGEST.format(same=_distinct("NEW.values_digest", "OLD.values_digest", dialect)),
         ),
         *_trigger_sql(
             "movies", "movie_revisions", movie_head, [n for n, _, _ in MOVIE_FIELDS], dialect, only_when=details_known
@@ -265,6 +288,20 @@ LEFT JOIN list_runs after ON after.n = p.last_n + 1""",
 
 def upgrade() -> None:
     dialect = op.get_bind().dialect.name
+    op.add_column(
+        "air_readings",
+        sa.Column(
+            "values_digest",
+            sa.BigInteger(),
+            nullable=True,
+            comment="64-bit fingerprint of the values, grades and flags, which the loader compares before it sends "
+            "a row again; NULL for rows written before migration 0007",
+        ),
+    )
+    if dialect == "postgresql":
+        for column, was, comment in READING_COMMENTS:
+            op.alter_column("air_readings", column, existing_type=sa.Integer() if column == "run_id" else UTCDateTime(),
+                            existing_nullable=column == "run_id", existing_comment=was, comment=comment)  # fmt: skip
     op.create_table(
         "air_reading_revisions",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False, comment="order of the changes"),
@@ -337,6 +374,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     dialect = op.get_bind().dialect.name
+    if dialect == "postgresql":
+        for column, was, comment in READING_COMMENTS:
+            op.alter_column("air_readings", column, existing_type=sa.Integer() if column == "run_id" else UTCDateTime(),
+                            existing_nullable=column == "run_id", existing_comment=comment, comment=was)  # fmt: skip
     for table in ("movies", "movie_snapshots"):
         if dialect == "postgresql":
             op.alter_column(table, "vote_average", existing_type=sa.Float(), existing_nullable=True,
@@ -354,3 +395,5 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_air_reading_revisions_station_name_measured_at"))
         batch_op.drop_index(batch_op.f("ix_air_reading_revisions_revised_at"))
     op.drop_table("air_reading_revisions")
+    # SQLite 3.35+ drops a column in place (a batch copy of the table would trip over the views on it)
+    op.execute("ALTER TABLE air_readings DROP COLUMN values_digest")

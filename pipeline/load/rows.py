@@ -15,6 +15,8 @@ needs no work, which is most of them; values the database stores differently are
 
 from __future__ import annotations
 
+import hashlib
+import marshal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -57,6 +59,13 @@ def sqlite_times(column: Sequence[Any]) -> list[Any]:
     try:
         return list(map(_SQLITE_TIMES.__getitem__, column))  # hours already seen: one C-level pass
     except (KeyError, TypeError):
+        pass
+    for value in set(column):  # the few distinct hours of a batch, each converted once
+        if value is not None and value not in _SQLITE_TIMES:
+            sqlite_datetime(value)
+    try:
+        return list(map(_SQLITE_TIMES.__getitem__, column))
+    except (KeyError, TypeError):  # NULLs among them
         return [None if value is None else sqlite_datetime(value) for value in column]
 
 
@@ -144,9 +153,22 @@ class Encoded:
         return len(self.rows)
 
 
+def values_digests(values: Sequence[Sequence[Any]]) -> list[int]:
+    """Per row, a 64-bit fingerprint of its values (one sequence per column): BLAKE2b of their ``marshal``
+    (version 2: no back-references, so equal values give equal bytes whatever the objects). Equal values always
+    give the same digest; a value of another type (``41.0`` for ``41``) gives another, which only costs a
+    comparison in SQL. About 1.8 µs a reading."""
+    blake, dumps, as_int = hashlib.blake2b, marshal.dumps, int.from_bytes
+    return [
+        as_int(blake(dumps(row, 2), digest_size=8).digest(), "big", signed=True) for row in zip(*values, strict=True)
+    ]
+
+
 def reading_columns(batch: AirBatch, run_id: int, now: datetime) -> list[Sequence[Any] | Constant]:
-    """``air_readings``'s columns from a transform batch: the batch's, then ``run_id`` and ``updated_at``."""
-    return [batch.station_names, batch.measured_at, *batch.values, Constant(run_id), Constant(now)]
+    """``air_readings``'s columns from a transform batch: the batch's, then ``run_id``, ``updated_at`` and the
+    values' digest."""
+    return [batch.station_names, batch.measured_at, *batch.values, Constant(run_id), Constant(now),
+            values_digests(batch.values)]  # fmt: skip
 
 
 def encode_readings(codec: RowCodec, batch: AirBatch, run_id: int, now: datetime) -> Encoded:
@@ -155,5 +177,7 @@ def encode_readings(codec: RowCodec, batch: AirBatch, run_id: int, now: datetime
 
 
 # the batch's columns are AirReading's fields, in order: they must follow the table's
-if [*AirReading.__dataclass_fields__, "run_id", "updated_at"] != [c.name for c in air_readings.columns]:
+if [*AirReading.__dataclass_fields__, "run_id", "updated_at", "values_digest"] != [
+    c.name for c in air_readings.columns
+]:
     raise AssertionError("air_readings: AirReading's fields do not follow the table's columns")

@@ -13,12 +13,15 @@ CONFLICT DO UPDATE`` from it (:class:`BulkUpsert`), both built from the same Cor
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Column, Dialect, Identity, MetaData, Table, and_, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.schema import CreateTable
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -49,7 +52,8 @@ class UpsertOptions:
     ``updated_at`` and run. ``newer`` names the row's write time and writing run: a stored row is replaced
     only by values written after it (in the same second, which SQLite's timestamps cannot tell apart, by a
     later run), or by the run that wrote it (a replay after a transform was fixed), so that replaying older
-    bodies never turns a row back to older values.
+    bodies never turns a row back to older values. ``digest`` names a column holding a fingerprint of the
+    compared values, which :class:`Prefilter` reads instead of the values.
     """
 
     table: str
@@ -60,6 +64,7 @@ class UpsertOptions:
     overlay: tuple[str, ...] = ()
     compare: tuple[str, ...] = ()
     newer: tuple[str, str] | None = None
+    digest: str | None = None
 
 
 def dialect_insert(dialect_name: str, table: Table) -> UpsertInsert:
@@ -176,50 +181,94 @@ class Prefilter:
     send the rows that equal them: sending a row costs more than reading it (binding every column, one
     statement step each), and the statement's ``WHERE`` keeps the guarantee for whatever is sent.
 
+    With a ``digest`` column (``air_readings.values_digest``) only the keys and the digest are read and
+    compared, not every value: turning 24 stored values a row into Python objects would cost about as much as
+    sending the row. A row whose digest differs, or is not stored, is sent, and the statement compares the
+    values themselves.
+
     SQLite takes the keys as one JSON array (``json_each``, one index lookup a key); PostgreSQL as one array
-    per key column (``unnest``).
+    per key column (``unnest``). The query runs on the driver's connection: its rows are plain tuples.
     """
 
     sql: str
     keys: tuple[int, ...]  # positions of the key columns in the codec's rows
-    values: tuple[int, ...]  # positions of the compared columns
+    values: tuple[int, ...]  # positions of the compared columns (the digest's alone, when there is one)
     arrays: bool  # PostgreSQL: one array parameter per key column; SQLite: one JSON text
 
     @classmethod
     def for_upsert(cls, table: Table, options: UpsertOptions, dialect: Dialect, columns: Sequence[str]) -> Prefilter:
         keys = [c.name for c in table.primary_key.columns]
+        compared = (options.digest,) if options.digest else options.compare
         quote = dialect.identifier_preparer.quote
-        selected = ", ".join(f"t.{quote(name)}" for name in (*keys, *options.compare))
+        selected = ", ".join(f"t.{quote(name)}" for name in (*keys, *compared))
         if dialect.name == "postgresql":
             casts = ", ".join(f"${i}::{table.c[k].type.compile(dialect=dialect)}[]" for i, k in enumerate(keys, 1))
             aliases = ", ".join(f"k{i}" for i in range(len(keys)))
             on = " AND ".join(f"t.{quote(k)} = j.k{i}" for i, k in enumerate(keys))
             sql = f"SELECT {selected} FROM unnest({casts}) AS j({aliases}) JOIN {quote(table.name)} AS t ON {on}"
-        else:  # the keys' loop first (CROSS JOIN keeps SQLite's order), one primary-key lookup each
-            on = " AND ".join(f"t.{quote(k)} = json_extract(j.value, '$[{i}]')" for i, k in enumerate(keys))
+        else:  # the keys' loop first (CROSS JOIN keeps SQLite's order); per leading key, one range of the last
+            *lead, last = keys
+            on = " AND ".join(
+                [
+                    *(f"t.{quote(k)} = json_extract(j.value, '$[{i}]')" for i, k in enumerate(lead)),
+                    f"t.{quote(last)} BETWEEN json_extract(j.value, '$[{len(lead)}]') "
+                    f"AND json_extract(j.value, '$[{len(lead) + 1}]')",
+                ]
+            )
             sql = f"SELECT {selected} FROM json_each(?) AS j CROSS JOIN {quote(table.name)} AS t ON {on}"
         position = {name: i for i, name in enumerate(columns)}
         return cls(
-            sql,
-            tuple(position[k] for k in keys),
-            tuple(position[c] for c in options.compare),
-            dialect.name == "postgresql",
+            sql, tuple(position[k] for k in keys), tuple(position[c] for c in compared), dialect.name == "postgresql"
         )
 
     def parameters(self, rows: Sequence[Sequence[Any]]) -> tuple[Any, ...]:
+        """PostgreSQL: the keys, one array per column. SQLite: per distinct leading key, the range of the last
+        one (a station's hours in a chunk are few ranges, and one range scan reads them all; rows inside a
+        range that the chunk does not hold are read too, and ignored)."""
         if self.arrays:
             return tuple([row[i] for row in rows] for i in self.keys)
-        return (json.dumps([[row[i] for i in self.keys] for row in rows], ensure_ascii=False),)
+        *lead, last = self.keys
+        spans: dict[Any, list[Any]] = {}
+        leading = itemgetter(*lead) if lead else (lambda _row: ())
+        for row in rows:
+            key, value = leading(row), row[last]
+            span = spans.get(key)
+            if span is None:
+                spans[key] = [value, value]
+            elif value < span[0]:
+                span[0] = value
+            elif value > span[1]:
+                span[1] = value
+        ranges = [[*(key if len(lead) > 1 else (key,)), low, high] for key, (low, high) in spans.items()]
+        return (json.dumps(ranges, ensure_ascii=False),)
+
+    async def stored(self, conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        """What the database holds for the rows' keys: ``(key…, compared…)`` tuples, read through the driver."""
+        driver: Any = (await conn.get_raw_connection()).driver_connection
+        parameters = self.parameters(rows)
+        try:
+            if self.arrays:  # asyncpg
+                return [tuple(record) for record in await driver.fetch(self.sql, *parameters)]
+            return list(await driver.execute_fetchall(self.sql, parameters))  # aiosqlite: tuples already
+        except sqlite3.Error as exc:  # the driver's own errors, not SQLAlchemy's: one line, as the writer's
+            raise LoadError(f"reading the stored rows failed: {exc}") from None
+        except Exception as exc:
+            if type(exc).__module__.startswith("asyncpg"):
+                raise LoadError(f"reading the stored rows failed: {str(exc).splitlines()[0]}") from None
+            raise
 
     def changed(self, rows: Sequence[Sequence[Any]], stored: Iterable[Sequence[Any]]) -> list[Sequence[Any]]:
-        """The rows that are new or differ from what is stored (``stored``: this query's result)."""
-        width = len(self.keys)
-        held = {tuple(found[:width]): tuple(found[width:]) for found in stored}
+        """The rows that are new or differ from what is stored (``stored``: :meth:`stored`'s result)."""
+        held = {tuple(found) for found in stored}
         if not held:
             return list(rows)
-        keys, values = self.keys, self.values
-        latest = {tuple([row[i] for i in keys]): row for row in rows}  # a key twice: the last wins, as it would
-        return [row for key, row in latest.items() if held.get(key) != tuple([row[i] for i in values])]
+        picked = itemgetter(*self.keys, *self.values)
+        keyed = itemgetter(*self.keys)
+        if len(set(map(keyed, rows))) != len(rows):  # a key twice: the last wins, as it would in the statement
+            rows = list({keyed(row): row for row in rows}.values())
+        if len(self.keys) + len(self.values) == 1:
+            return [row for row in rows if (picked(row),) not in held]
+        return [row for row in rows if picked(row) not in held]
 
 
 @dataclass(frozen=True, slots=True)

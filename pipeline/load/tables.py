@@ -243,8 +243,14 @@ air_readings = Table(
     Column("no2_flag", Text, comment="status of the NO2 value; NULL when normal"),
     Column("pm10_flag", Text, comment="status of the PM10 value; NULL when normal"),
     Column("pm25_flag", Text, comment="status of the PM2.5 value; NULL when normal"),
-    Column("run_id", Integer, ForeignKey("runs.id"), comment="the last run that wrote the row"),
-    Column("updated_at", UTCDateTime, nullable=False, comment="when the row was last written (UTC)"),
+    Column("run_id", Integer, ForeignKey("runs.id"), comment="the last run that changed the row"),
+    Column("updated_at", UTCDateTime, nullable=False, comment="when the row was last changed (UTC)"),
+    Column(
+        "values_digest",
+        BigInteger,
+        comment="64-bit fingerprint of the values, grades and flags, which the loader compares before it sends a "
+        "row again; NULL for rows written before migration 0007",
+    ),
     comment="One row per station-hour, upserted as AirKorea revises values. Key: (station_name, measured_at).",
 )
 # No index on measured_at alone, deliberately: every station's series covers the same hours, so a
@@ -255,7 +261,9 @@ air_readings = Table(
 
 #: the columns of a reading whose change is a revision: every value, grade and flag (not its run or time)
 READING_VALUES: tuple[str, ...] = tuple(
-    c.name for c in air_readings.columns if c.name not in ("station_name", "measured_at", "run_id", "updated_at")
+    c.name
+    for c in air_readings.columns
+    if c.name not in ("station_name", "measured_at", "run_id", "updated_at", "values_digest")
 )
 
 air_reading_revisions = Table(

@@ -45,7 +45,7 @@ def readings_upsert(writer: Writer) -> Prepared:
     """The write-nothing upsert of ``air_readings``: a reading is rewritten when a value, grade or flag
     changed (and then the trigger records a revision), never by values written before the stored ones
     (see :class:`~pipeline.load.statements.UpsertOptions`)."""
-    return writer.prepare(air_readings, compare=READING_VALUES, newer=("updated_at", "run_id"))
+    return writer.prepare(air_readings, compare=READING_VALUES, newer=("updated_at", "run_id"), digest="values_digest")
 
 
 async def upsert_air_readings(

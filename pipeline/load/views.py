@@ -71,8 +71,7 @@ VIEWS: Final[dict[str, tuple[str, str, dict[str, str]]]] = {
         {
             "revision_id": "air_reading_revisions.id",
             "pollutant": "so2, co, o3, no2, pm10, pm25 or khai",
-            "old_value": "the hourly value before the change; NULL when it did not change (see changed) or was "
-            "missing",
+            "old_value": "the hourly value before the change; NULL when it did not change (see changed) or was missing",
             "new_value": "the hourly value after the change; NULL when it did not change or is missing",
             "old_value_24h": "pm10 and pm25: the 24-hour value before the change (NULL when unchanged)",
             "new_value_24h": "pm10 and pm25: the 24-hour value after the change (NULL when unchanged)",

@@ -62,11 +62,20 @@ class Writer:
         overlay: Sequence[str] = (),
         compare: Sequence[str] = (),
         newer: tuple[str, str] | None = None,
+        digest: str | None = None,
     ) -> Prepared:
         """The upsert of ``table`` with these options (see :class:`UpsertOptions`), compiled once (the cache is
         keyed by every option)."""
         options = UpsertOptions(
-            table.name, tuple(keep), tuple(coalesce), do_nothing, tuple(union), tuple(overlay), tuple(compare), newer
+            table.name,
+            tuple(keep),
+            tuple(coalesce),
+            do_nothing,
+            tuple(union),
+            tuple(overlay),
+            tuple(compare),
+            newer,
+            digest,
         )
         prepared = self._prepared.get(options)
         if prepared is None:
@@ -127,7 +136,7 @@ class Writer:
             try:
                 async with self.transaction() as conn:
                     if prefilter is not None:
-                        stored = (await conn.exec_driver_sql(prefilter.sql, prefilter.parameters(chunk))).all()
+                        stored = await prefilter.stored(conn, chunk)
                         if not stored:
                             prefilter = None  # a fresh load: the next chunks will not be found either
                         chunk = prefilter.changed(chunk, stored) if prefilter is not None else chunk

@@ -11,11 +11,12 @@ from typing import Any
 
 from sqlalchemy import select, text
 
+from pipeline.load.rows import encode_readings
 from pipeline.load.runs import start_run
 from pipeline.load.tables import READING_VALUES, air_reading_revisions, air_readings, movie_revisions, movies
 from pipeline.load.upsert import insert_snapshots, upsert_air_readings, upsert_air_stations, upsert_movies
 from pipeline.load.writer import Writer
-from pipeline.transform.airkorea import AirReading, AirStation
+from pipeline.transform.airkorea import AirBatch, AirReading, AirStation
 from pipeline.transform.tmdb import Movie, MovieSnapshot, to_movie
 from tests.backends import plain_rows
 
@@ -108,7 +109,7 @@ async def test_the_statement_alone_writes_nothing_unchanged(writer: Writer) -> N
     prepared = writer.prepare(air_readings, compare=READING_VALUES, newer=("updated_at", "run_id"))
     assert prepared.prefilter is not None
     again = await start_run(writer, "test", "manual")
-    encoded = prepared.codec.encode([(*dataclasses.astuple(r), again, T0 + HOUR) for r in rows]).rows
+    encoded = encode_readings(prepared.codec, AirBatch.from_readings(rows), again, T0 + HOUR).rows
     changed = [*encoded[:-1], (*encoded[-1][:6], 99, *encoded[-1][7:])]  # the last reading's pm10 changes
     assert prepared.sql is not None
     async with writer.transaction() as conn:
@@ -116,6 +117,10 @@ async def test_the_statement_alone_writes_nothing_unchanged(writer: Writer) -> N
     after = await raw_rows(writer, "air_readings")
     assert after[:-1] == before[:-1]
     assert after[-1] != before[-1] and 99 in after[-1]
+    # the row came with its old digest (made by hand): the trigger drops it, it no longer vouches for the values
+    async with writer.engine.connect() as conn:
+        digests = (await conn.execute(select(air_readings.c.values_digest).order_by(air_readings.c.measured_at))).scalars().all()  # fmt: skip
+    assert digests[-1] is None and None not in digests[:-1]
     [revision] = await revisions(writer)
     assert revision["changed"] == " pm10 " and (revision["old_pm10"], revision["new_pm10"]) == (41, 99)
 

@@ -46,7 +46,10 @@ async def test_air_readings_upsert_twice_updates_in_place(writer: Writer) -> Non
         first = (await conn.execute(select(air_readings).where(air_readings.c.measured_at == T0))).mappings().one()
         raw_time = (await conn.execute(text("SELECT measured_at FROM air_readings ORDER BY 1 LIMIT 1"))).scalar_one()
     assert count == 250
-    assert dict(first) == {**dataclasses.asdict(revised[0]), "run_id": run_id, "updated_at": T0 + timedelta(hours=1)}
+    assert {k: v for k, v in first.items() if k != "values_digest"} == {
+        **dataclasses.asdict(revised[0]), "run_id": run_id, "updated_at": T0 + timedelta(hours=1)
+    }  # fmt: skip
+    assert isinstance(first["values_digest"], int)
     if writer.dialect == "sqlite":
         assert raw_time == "2026-11-27 15:00:00"  # UTC, readable, sortable text in SQLite
     else:

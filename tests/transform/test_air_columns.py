@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
-from pipeline.load.rows import RowCodec, encode_readings
+from pipeline.load.rows import RowCodec, encode_readings, values_digests
 from pipeline.load.tables import air_readings
 from pipeline.simulator import airkorea_data as sim
 from pipeline.simulator.airkorea import ctprvn_body, msrstn_body
@@ -77,7 +77,9 @@ def test_rows_equal_reading_rows_in_both_forms_and_keep_selects() -> None:
         codec = RowCodec.for_table(air_readings, form)
 
         def reading_rows(records: list[AirReading], codec: RowCodec = codec) -> list[tuple[Any, ...]]:
-            return codec.encode([(*astuple(r), 7, NOW) for r in records]).rows
+            # the digest from each record's own values: the same as the columns give
+            digests = [values_digests([[value] for value in astuple(r)[2:]])[0] for r in records]
+            return codec.encode([(*astuple(r), 7, NOW, d) for r, d in zip(records, digests, strict=True)]).rows
 
         assert encode_readings(codec, columns, 7, NOW).rows == reading_rows(readings)
         assert encode_readings(codec, columns.between(start, end), 7, NOW).rows == reading_rows(inside)
