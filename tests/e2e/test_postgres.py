@@ -174,12 +174,12 @@ def test_bench_measures_the_loader_on_postgresql(pg_workdir: tuple[Path, str]) -
     result = cli(path, "bench", "--quick", "--only", "loader", "--json", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
     lines = {line["name"]: line for line in json.loads(out.read_text(encoding="utf-8"))["lines"]}
-    for label in ("fresh", "again (all conflicts)"):
+    for label in ("fresh", "again, unchanged", "again, 5 % changed"):
         ours = lines[f"PostgreSQL: upsert 20,000 readings, {label}"]
         assert ours["baseline_name"] == "asyncpg executemany (rows/s)" and ours["value"] > 1000 < ours["baseline"]
         assert isinstance(ours["passed"], bool) and ours["ratio"] == pytest.approx(ours["value"] / ours["baseline"])
     assert lines["PostgreSQL: ours vs COPY, fresh"]["baseline_name"] == "COPY (rows/s)"
-    staged = lines["PostgreSQL: ours vs COPY, again"]
+    staged = lines["PostgreSQL: ours vs COPY, again, unchanged"]
     assert staged["baseline_name"].startswith("COPY to staging") and staged["baseline"] > 1000
     assert lines["upsert 20,000 readings, fresh"]["baseline_name"] == "raw sqlite3 executemany (rows/s)"
     # the throwaway database is gone, and the configured database was not touched
