@@ -4,7 +4,8 @@ Absolute times drift on shared machines, so every line is a ratio to something m
 simulator always runs in its own process (``pipeline simulate``), as a real API would.
 
 Sections: ``extract`` (concurrent requests against the ideal bound, and against sequential ``requests``),
-``loader`` (our upsert against raw ``sqlite3`` executemany, fresh and over the same rows; dlt when installed),
+``loader`` (our upsert against raw ``sqlite3`` executemany of the unconditional upsert: fresh, again over
+unchanged rows, again with 5 % changed; dlt when installed),
 ``backfill`` (the nationwide 3-month backfill end to end), ``daemon`` (idle footprint after one cycle),
 ``queries`` (the views on a year of hourly readings), ``day`` (a simulated day at the default timetable
 beside the old default — calls, requests, completeness, the raw archive's bytes — and ``gaps`` on a year of
