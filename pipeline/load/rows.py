@@ -59,13 +59,6 @@ def sqlite_times(column: Sequence[Any]) -> list[Any]:
     try:
         return list(map(_SQLITE_TIMES.__getitem__, column))  # hours already seen: one C-level pass
     except (KeyError, TypeError):
-        pass
-    for value in set(column):  # the few distinct hours of a batch, each converted once
-        if value is not None and value not in _SQLITE_TIMES:
-            sqlite_datetime(value)
-    try:
-        return list(map(_SQLITE_TIMES.__getitem__, column))
-    except (KeyError, TypeError):  # NULLs among them
         return [None if value is None else sqlite_datetime(value) for value in column]
 
 

@@ -228,10 +228,9 @@ class Prefilter:
         if self.arrays:
             return tuple([row[i] for row in rows] for i in self.keys)
         *lead, last = self.keys
-        spans: dict[Any, list[Any]] = {}
-        leading = itemgetter(*lead) if lead else (lambda _row: ())
+        spans: dict[tuple[Any, ...], list[Any]] = {}
         for row in rows:
-            key, value = leading(row), row[last]
+            key, value = tuple([row[i] for i in lead]), row[last]
             span = spans.get(key)
             if span is None:
                 spans[key] = [value, value]
@@ -239,35 +238,34 @@ class Prefilter:
                 span[0] = value
             elif value > span[1]:
                 span[1] = value
-        ranges = [[*(key if len(lead) > 1 else (key,)), low, high] for key, (low, high) in spans.items()]
+        ranges = [[*key, low, high] for key, (low, high) in spans.items()]
         return (json.dumps(ranges, ensure_ascii=False),)
 
     async def stored(self, conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
         """What the database holds for the rows' keys: ``(key…, compared…)`` tuples, read through the driver."""
         driver: Any = (await conn.get_raw_connection()).driver_connection
         parameters = self.parameters(rows)
+        if not self.arrays:
+            try:  # aiosqlite: its rows are tuples already
+                return list(await driver.execute_fetchall(self.sql, parameters))
+            except sqlite3.Error as exc:  # the driver's own errors, not SQLAlchemy's: one line, as the writer's
+                raise LoadError(f"reading the stored rows failed: {exc}") from None
+        import asyncpg  # the optional driver: only PostgreSQL writers get here
+
         try:
-            if self.arrays:  # asyncpg
-                return [tuple(record) for record in await driver.fetch(self.sql, *parameters)]
-            return list(await driver.execute_fetchall(self.sql, parameters))  # aiosqlite: tuples already
-        except sqlite3.Error as exc:  # the driver's own errors, not SQLAlchemy's: one line, as the writer's
-            raise LoadError(f"reading the stored rows failed: {exc}") from None
-        except Exception as exc:
-            if type(exc).__module__.startswith("asyncpg"):
-                raise LoadError(f"reading the stored rows failed: {str(exc).splitlines()[0]}") from None
-            raise
+            return [tuple(record) for record in await driver.fetch(self.sql, *parameters)]
+        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise LoadError(
+                f"reading the stored rows failed: {(str(exc) or type(exc).__name__).splitlines()[0]}"
+            ) from None
 
     def changed(self, rows: Sequence[Sequence[Any]], stored: Iterable[Sequence[Any]]) -> list[Sequence[Any]]:
         """The rows that are new or differ from what is stored (``stored``: :meth:`stored`'s result)."""
         held = {tuple(found) for found in stored}
-        if not held:
-            return list(rows)
-        picked = itemgetter(*self.keys, *self.values)
+        picked = itemgetter(*self.keys, *self.values)  # a key and a compared column at least: always a tuple
         keyed = itemgetter(*self.keys)
         if len(set(map(keyed, rows))) != len(rows):  # a key twice: the last wins, as it would in the statement
             rows = list({keyed(row): row for row in rows}.values())
-        if len(self.keys) + len(self.values) == 1:
-            return [row for row in rows if (picked(row),) not in held]
         return [row for row in rows if picked(row) not in held]
 
 

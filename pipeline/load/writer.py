@@ -137,11 +137,12 @@ class Writer:
                 async with self.transaction() as conn:
                     if prefilter is not None:
                         stored = await prefilter.stored(conn, chunk)
-                        if not stored:
+                        if stored:
+                            chunk = prefilter.changed(chunk, stored)
+                            if not chunk:
+                                continue
+                        else:
                             prefilter = None  # a fresh load: the next chunks will not be found either
-                        chunk = prefilter.changed(chunk, stored) if prefilter is not None else chunk
-                        if not chunk:
-                            continue
                     if prepared.sql is None:
                         dicts = [dict(zip(prepared.columns, row, strict=True)) for row in chunk]
                         await conn.execute(prepared.statement, dicts)

@@ -223,10 +223,10 @@ async def test_a_movie_field_change_gives_one_movie_revision(writer: Writer) -> 
     assert (revision["old_overview"], revision["new_overview"], revision["old_genres"]) == (None, None, None)
     assert (revision["run_id"], revision["previous_run_id"]) == (third, second)
     assert (revision["revised_at"], revision["previous_at"]) == (T0 + 2 * HOUR, T0 + HOUR)
-    # the same details again: nothing written (details_fetched_at unchanged), no revision
+    # the same details again: not even sent (the pre-read by the one-column key), nothing written, no revision
     before = await raw_rows(writer, "movies")
-    await upsert_movies(writer, [movie(title="늦게 온 제목", runtime=104, popularity=9.9, vote_count=20)], third,
-                        T0 + 2 * HOUR)  # fmt: skip
+    assert await upsert_movies(writer, [movie(title="늦게 온 제목", runtime=104, popularity=9.9, vote_count=20)],
+                               third, T0 + 2 * HOUR) == 0  # fmt: skip
     assert await raw_rows(writer, "movies") == before
     assert len(await movie_revision_rows(writer)) == 1
 
