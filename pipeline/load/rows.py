@@ -15,7 +15,6 @@ needs no work, which is most of them; values the database stores differently are
 
 from __future__ import annotations
 
-import hashlib
 import marshal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,15 +23,18 @@ from itertools import repeat
 from typing import Any, Literal
 
 from sqlalchemy import Boolean, Date, Table
+from xxhash import xxh3_64_intdigest
 
 from pipeline.errors import LoadError
 from pipeline.load.tables import UTCDateTime, air_readings
+from pipeline.resources import cyclic_gc_paused
 from pipeline.transform.airkorea import AirBatch, AirReading
 
 Form = Literal["sqlite", "asyncpg", "core"]
 #: encodes one column (a list of values, ``None`` for NULL) into what the driver takes
 ColumnEncoder = Callable[[Sequence[Any]], list[Any]]
 
+_SIGNED = 1 << 63  # an unsigned 64-bit digest, shifted into a signed BIGINT's range
 _SQLITE_TIMES: dict[datetime, str] = {}  # UTC datetime → stored text; backfills repeat the same hours
 
 
@@ -126,7 +128,8 @@ class RowCodec:
                 out.append(repeat(value, count))
             else:
                 out.append(column if encode is None else encode(column))
-        return Encoded(self, list(zip(*out, strict=True)) if count else [])
+        with cyclic_gc_paused():
+            return Encoded(self, list(zip(*out, strict=True)) if count else [])
 
     def encode(self, rows: Sequence[Sequence[Any]]) -> Encoded:
         """Rows given as records (tuples in column order)."""
@@ -147,14 +150,13 @@ class Encoded:
 
 
 def values_digests(values: Sequence[Sequence[Any]]) -> list[int]:
-    """Per row, a 64-bit fingerprint of its values (one sequence per column): BLAKE2b of their ``marshal``
-    (version 2: no back-references, so equal values give equal bytes whatever the objects). Equal values always
-    give the same digest; a value of another type (``41.0`` for ``41``) gives another, which only costs a
-    comparison in SQL. About 1.8 µs a reading."""
-    blake, dumps, as_int = hashlib.blake2b, marshal.dumps, int.from_bytes
-    return [
-        as_int(blake(dumps(row, 2), digest_size=8).digest(), "big", signed=True) for row in zip(*values, strict=True)
-    ]
+    """Per row, a 64-bit fingerprint of its values (one sequence per column): XXH3-64 of their ``marshal``
+    (version 2: no back-references, so equal values give equal bytes whatever the objects), shifted into a
+    signed BIGINT. Equal values always give the same digest; a value of another type (``41.0`` for ``41``)
+    gives another, which only costs a comparison in SQL. About 0.9 µs a reading (BLAKE2b took 1.8)."""
+    xxh, dumps = xxh3_64_intdigest, marshal.dumps
+    with cyclic_gc_paused():
+        return [xxh(dumps(row, 2)) - _SIGNED for row in zip(*values, strict=True)]
 
 
 def reading_columns(batch: AirBatch, run_id: int, now: datetime) -> list[Sequence[Any] | Constant]:
