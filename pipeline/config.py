@@ -264,11 +264,24 @@ class ArchiveSettings(_Model):
     """An error answer (HTTP status other than 200) is kept up to this many bytes."""
 
 
+class WebSettings(_Model):
+    enabled: bool = False
+    """Whether the daemon (``pipeline run``) serves ``/healthz``, ``/metrics`` and the dashboard."""
+    host: Annotated[str, Field(min_length=1, max_length=253)] = "127.0.0.1"
+    """Address to listen on. Anything but a loopback address exposes the dashboard and the metrics (read-only,
+    no secrets) to whoever can reach it: an explicit choice (docs/web.md)."""
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    """Port to listen on."""
+    request_timeout: Annotated[Duration, Field(gt=0, le=120)] = 10.0
+    """A request that takes longer is answered 503 (its queries are cancelled)."""
+
+
 class Settings(_Model):
     database: DatabaseSettings = DatabaseSettings()
     sources: Sources = Sources()
     schedule: ScheduleSettings = ScheduleSettings()
     archive: ArchiveSettings = ArchiveSettings()
+    web: WebSettings = WebSettings()
 
     @model_validator(mode="after")
     def _something_enabled(self) -> Settings:

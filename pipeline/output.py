@@ -74,7 +74,7 @@ def print_status(report: StatusReport) -> None:
     click.echo(header)
     for job in report.jobs:
         last = f"#{job.last_run_id} {job.last_status} {_when(job.last_started_at)}" if job.last_run_id else "never"
-        state = "disabled" if not job.enabled else ("fresh" if job.fresh else "STALE")
+        state = job.state
         if job.running:
             state += "+running"
         click.echo(

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pipeline.config import Settings
 from pipeline.errors import ConfigError
@@ -45,6 +46,11 @@ class JobState:
     fresh: bool
     running: bool
     next_run_at: datetime | None
+
+    @property
+    def state(self) -> str:
+        """The verdict ``pipeline status`` prints and ``/healthz`` returns: fresh, STALE or disabled."""
+        return "disabled" if not self.enabled else ("fresh" if self.fresh else "STALE")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,14 +116,19 @@ class StatusReport:
         }
 
 
-async def collect_status(settings: Settings, now: datetime | None = None) -> StatusReport:
+async def collect_status(
+    settings: Settings, now: datetime | None = None, engine: AsyncEngine | None = None
+) -> StatusReport:
+    """The report of ``pipeline status`` and ``GET /healthz``, read through ``engine`` when given (the web
+    surface's read-only engine, kept open) or an engine of its own."""
     url = settings.database.url
     path = sqlite_path(url)
-    if path is not None and not path.exists():
+    if engine is None and path is not None and not path.exists():
         raise ConfigError(f"database.url: {path} does not exist yet; run 'pipeline migrate' or 'pipeline run'")
     now = now or datetime.now(UTC)
     shown = display_url(url)
-    engine = create_engine(url)
+    own = engine is None
+    engine = engine or create_engine(url)
     try:
         async with engine.connect() as conn:
             names = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
@@ -134,7 +145,8 @@ async def collect_status(settings: Settings, now: datetime | None = None) -> Sta
     except (SQLAlchemyError, OSError) as exc:  # asyncpg raises connection failures unwrapped
         raise ConfigError(f"database.url: cannot read {shown}: {error_message(exc)}") from None
     finally:
-        await engine.dispose()
+        if own:
+            await engine.dispose()
     timezone = ZoneInfo(settings.schedule.timezone)
     jobs: list[JobState] = []
     for job, declared in JOBS.items():
