@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -224,7 +225,7 @@ async def _backfill(
     "--only",
     "sections",
     multiple=True,
-    type=click.Choice(["extract", "loader", "backfill", "daemon", "queries", "day", "archive"]),
+    type=click.Choice(["extract", "loader", "backfill", "daemon", "queries", "day", "archive", "web"]),
     help="run only this section (repeatable)",
 )
 @click.option(
@@ -379,6 +380,37 @@ def sql(ctx: click.Context, query: str | None, fmt: str | None, tables: bool) ->
             query = "" if sys.stdin.isatty() else sys.stdin.read()
         result = run_query(url, query)
     click.echo(render(result, fmt or "table"))
+
+
+@cli.command()
+@_config_option
+@click.option("--host", default=None, help="address to listen on (default: web.host in the config, 127.0.0.1)")
+@click.option(
+    "--port", default=None, type=click.IntRange(0, 65535), help="port (default: web.port in the config; 0: any free)"
+)
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Serve /healthz, /metrics and the dashboard, read-only, until stopped (no daemon needed)."""
+    settings = _settings(ctx)
+    asyncio.run(_serve_web(settings, host, port))
+
+
+async def _serve_web(settings: Settings, host: str | None, port: int | None) -> None:
+    from pipeline.web.app import is_loopback, open_surface
+
+    surface = await open_surface(settings, host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        exposure = "" if is_loopback(surface.host) else " (reachable from other machines)"
+        click.echo(f"serving {surface.url}{exposure}: read-only; stop with Ctrl-C", err=True)
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await surface.close()
 
 
 @cli.command()

@@ -28,7 +28,7 @@ import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -60,6 +60,9 @@ from pipeline.redaction import redact
 from pipeline.resources import release_memory
 from pipeline.runner import run_jobs
 from pipeline.timetable import period
+
+if TYPE_CHECKING:
+    from pipeline.web.app import Surface
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +161,7 @@ class Daemon:
         self.pruned_at: datetime | None = None  # the raw archive's last retention pass
         self.lock_check_interval = DEFAULT_CHECK_INTERVAL
         self.lock_lost = False
+        self.surface: Surface | None = None  # /healthz, /metrics and the dashboard, when web.enabled
 
     async def run(self) -> None:
         # Signals first: a SIGTERM during start-up (the lock, migrations, marking abandoned runs) is a graceful
@@ -179,7 +183,18 @@ class Daemon:
                 self.settings, self.secrets, self.writer = opened.settings, opened.secrets, opened.writer
                 self.session = make_session()
                 try:
-                    await self._serve(lock)
+                    # the web surface (web.enabled) listens once the database is migrated; a taken port stops
+                    # the daemon here, before any run, with one line
+                    if self.settings.web.enabled:
+                        from pipeline.web.app import open_surface  # aiohttp.web, jinja2: only when serving
+
+                        self.surface = await open_surface(self.settings)
+                        log.info("web: serving %s (read-only)", self.surface.url)
+                    try:
+                        await self._serve(lock)
+                    finally:
+                        if self.surface is not None:
+                            await self.surface.close()
                 finally:
                     await self.session.close()
         finally:

@@ -60,6 +60,14 @@ def test_quick_bench_produces_every_figure(tmp_path: Path) -> None:
     assert 0 < cycle["value"] < 60 and 0 < cycle["baseline"] < 60 and isinstance(cycle["passed"], bool)
     assert "archived" in cycle["note"] and "ms a response" in cpu["note"]
     assert any(line["section"] == "daemon" and line["unit"] == "MB" and 10 < line["value"] < 2000 for line in lines)
+    (web_rss,) = [line for line in lines if line["name"].startswith("RSS of the idle daemon with the web surface")]
+    assert web_rss["baseline"] > 10 and web_rss["value"] > 10 and isinstance(web_rss["passed"], bool)
+    web = [line for line in lines if line["section"] == "web"]
+    assert [line["name"].split(" server time")[0] for line in web] == [
+        "Collection (/)", "Air (/air)", "Air, one station (/air?station=…)", "Movies (/movies)",
+        "Movies, one movie (/movies?movie=…)", "/metrics", "/healthz",
+    ]  # fmt: skip
+    assert all(line["unit"] == "ms" and "UNEXPECTED" not in line["note"] for line in web), web
     assert len([line for line in lines if line["section"] == "queries"]) == 3
     assert by_name  # every line printed too
     assert result.stdout.count("\n") >= len(lines)

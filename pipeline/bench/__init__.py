@@ -27,6 +27,7 @@ from pipeline.bench.harness import SECTIONS, Line, Sizes, format_line, run, simu
 from pipeline.bench.loader import bench_loader, synthetic_readings
 from pipeline.bench.loader_pg import bench_loader_postgres
 from pipeline.bench.queries import QUERIES, bench_queries
+from pipeline.bench.web import bench_web
 
 __all__ = [
     "QUERIES",
@@ -41,6 +42,7 @@ __all__ = [
     "bench_loader",
     "bench_loader_postgres",
     "bench_queries",
+    "bench_web",
     "format_line",
     "run",
     "simulate_day",

@@ -27,7 +27,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from pipeline.simulator import SIM_DATA_GO_KEY, SIM_TMDB_API_KEY
 
-SECTIONS = ("extract", "loader", "backfill", "daemon", "queries", "day", "archive")
+SECTIONS = ("extract", "loader", "backfill", "daemon", "queries", "day", "archive", "web")
 ZONE_KST = ZoneInfo("Asia/Seoul")
 
 
