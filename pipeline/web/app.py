@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -130,7 +131,8 @@ async def start(app: web.Application, host: str, port: int) -> web.AppRunner:
         await web.TCPSite(runner, host, port, reuse_address=True).start()
     except OSError as exc:
         await runner.cleanup()
-        raise ConfigError(f"web: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)  # not asyncio's "error while attempting…"
+        raise ConfigError(f"web: cannot listen on {host}:{port}: {reason}") from None
     return runner
 
 
