@@ -138,10 +138,8 @@ async def start(app: web.Application, host: str, port: int) -> web.AppRunner:
 
 def bound_port(runner: web.AppRunner) -> int:
     """The port the first site listens on (``--port 0`` picks a free one)."""
-    for site in runner.sites:
-        server = getattr(site, "_server", None)
-        if server is not None and server.sockets:
-            return int(server.sockets[0].getsockname()[1])
+    for address in runner.addresses:  # sockname tuples: (host, port, …)
+        return int(address[1])
     raise ConfigError("web: not listening")
 
 
