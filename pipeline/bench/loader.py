@@ -263,8 +263,8 @@ def _note(load: Load, repeats: int, n: int) -> str:
     same = "both databases: the same schema and revision trigger"
     if load.label == "fresh":
         return (
-            f"median of {repeats}; ours includes the write-nothing statement and the first chunk's pre-read; "
-            f"raw: the unconditional upsert; {same}"
+            f"median of {repeats}; ours includes the values' digests, the write-nothing statement (many rows a "
+            f"statement) and the first chunk's pre-read; raw: the unconditional upsert, row by row; {same}"
         )
     share = f" ({100 * load.written / n:.0f} %)" if load.written else ""
     return (

@@ -1,8 +1,9 @@
 """Idempotent writes of each entity: stations, readings, movies, snapshots, rejects. Each returns a count.
 
-Upserts are chunked executemany ``INSERT … ON CONFLICT DO UPDATE`` through the process's
-:class:`~pipeline.load.writer.Writer`, one short transaction a chunk; the statements and row codecs are in
-:mod:`pipeline.load.statements` and :mod:`pipeline.load.rows`.
+Upserts are chunked ``INSERT … ON CONFLICT DO UPDATE`` through the process's
+:class:`~pipeline.load.writer.Writer`, one short transaction a chunk (on SQLite many rows a statement, on
+PostgreSQL ``COPY`` for large chunks); the statements and row codecs are in :mod:`pipeline.load.statements`
+and :mod:`pipeline.load.rows`.
 
 Readings and movies are write-nothing upserts (``UpsertOptions.compare``): a row whose values did not change
 is not written again, so ``updated_at`` and the run point at the write that last changed it, and every

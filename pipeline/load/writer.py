@@ -149,7 +149,7 @@ class Writer:
                     elif prepared.bulk is not None and len(chunk) >= COPY_MIN_ROWS and await self._may_stage(conn):
                         await _copy_merge(prepared.bulk, conn, chunk)
                     else:
-                        await conn.exec_driver_sql(prepared.sql, chunk)
+                        await _send(prepared, conn, chunk)
             except SQLAlchemyError as exc:
                 message = str(getattr(exc, "orig", None) or exc).splitlines()[0]
                 raise LoadError(redact(f"writing {prepared.table} failed: {message}")) from None
@@ -157,6 +157,18 @@ class Writer:
                 raise LoadError(redact(f"writing {prepared.table} failed: {exc}")) from None
             written += len(chunk)
         return written
+
+
+async def _send(prepared: Prepared, conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> None:
+    """``executemany`` of the rendered statement: on SQLite the groups of :class:`MultiRow` first."""
+    assert prepared.sql is not None
+    multirow = prepared.multirow
+    if multirow is not None and len(rows) >= multirow.rows:
+        groups, rows = multirow.split(rows)
+        await conn.exec_driver_sql(multirow.sql, groups)
+        if not rows:
+            return
+    await conn.exec_driver_sql(prepared.sql, rows)
 
 
 async def _copy_merge(bulk: BulkUpsert, conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> None:

@@ -14,7 +14,13 @@ from sqlalchemy import select, text
 from pipeline.load.rows import encode_readings
 from pipeline.load.runs import start_run
 from pipeline.load.tables import READING_VALUES, air_reading_revisions, air_readings, movie_revisions, movies
-from pipeline.load.upsert import insert_snapshots, upsert_air_readings, upsert_air_stations, upsert_movies
+from pipeline.load.upsert import (
+    insert_snapshots,
+    readings_upsert,
+    upsert_air_readings,
+    upsert_air_stations,
+    upsert_movies,
+)
 from pipeline.load.writer import Writer
 from pipeline.transform.airkorea import AirBatch, AirReading, AirStation
 from pipeline.transform.tmdb import Movie, MovieSnapshot, to_movie
@@ -308,3 +314,45 @@ async def test_the_revision_recipes_run_on_both_backends_and_find_what_happened(
     assert [(r[1], r[2]) for r in titles] == [("Late Title", "늦게 온 제목")]
     assert [r[2] for r in lately] == [" title "]
     assert [(r[0], r[1], r[4]) for r in stays] == [("늦게 온 제목", 1, None)] and returned == []
+
+
+async def test_many_rows_a_statement_give_what_row_by_row_gives_a_key_twice_in_one_statement(writer: Writer) -> None:
+    """SQLite sends a chunk as statements of many rows (``MultiRow``): the rows, a key given twice inside one
+    statement, the write-nothing rule and the revisions are those of the row-by-row statement (PostgreSQL sends
+    row by row: the same assertions hold)."""
+    await upsert_air_stations(writer, [AirStation("종로구", "서울", "111123", "도시대기")], T0)
+    run = await stations(writer)
+    multirow = readings_upsert(writer).multirow
+    assert (multirow is not None) == (writer.dialect == "sqlite")
+    group = multirow.rows if multirow else 34
+    plain = Writer(writer.engine, writer.chunk_size)
+    prepared = readings_upsert(plain)
+    plain._prepared[prepared.options] = dataclasses.replace(prepared, multirow=None)  # the row-by-row way
+
+    def batch(station: str, shift: int) -> list[AirReading]:
+        rows = [reading(station_name=station, measured_at=T0 + h * HOUR, pm10=h + shift, pm25=h % 7)
+                for h in range(3 * group + 5)]  # fmt: skip
+        rows[group // 2] = dataclasses.replace(rows[5], pm10=500)  # hour 5 again in the first statement …
+        rows[group - 1] = dataclasses.replace(rows[5], pm10=501, pm10_flag="통신장애")  # … and again: this wins
+        rows.append(dataclasses.replace(rows[2 * group + 1], pm25=None))  # in the left-over rows
+        return rows
+
+    for shift, at in ((0, T0), (0, T0 + HOUR), (1, T0 + 2 * HOUR)):
+        sent = await upsert_air_readings(writer, batch("중구", shift), run, at)
+        assert sent == await upsert_air_readings(plain, batch("종로구", shift), run, at)
+    held = {}
+    for station in ("중구", "종로구"):
+        async with writer.engine.connect() as conn:
+            found = await conn.execute(select(air_readings).where(air_readings.c.station_name == station)
+                                       .order_by(air_readings.c.measured_at))  # fmt: skip
+            rows = [{k: v for k, v in r.items() if k != "station_name"} for r in found.mappings()]
+        changes = [{k: v for k, v in r.items() if k not in ("id", "station_name")}
+                   for r in await revisions(writer) if r["station_name"] == station]  # fmt: skip
+        held[station] = (rows, changes)
+    assert held["중구"] == held["종로구"]
+    rows, changes = held["중구"]
+    by_hour = {(r["measured_at"] - T0) // HOUR: r for r in rows}
+    assert len(rows) == 3 * group + 3  # hours group // 2 and group - 1 gave way to hour 5
+    assert (by_hour[5]["pm10"], by_hour[5]["pm10_flag"]) == (501, "통신장애")
+    assert by_hour[2 * group + 1]["pm25"] is None
+    assert changes  # the shifted third run revised what the first wrote

@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 
 from pipeline.errors import LoadError
 from pipeline.load.runs import RunTotals, finish_run, get_run, start_run
-from pipeline.load.statements import COPY_MIN_ROWS
+from pipeline.load.statements import COPY_MIN_ROWS, SQLITE_MAX_PARAMETERS, MultiRow
 from pipeline.load.tables import air_readings, air_stations, movie_snapshots, movies, rejects
 from pipeline.load.upsert import (
     insert_rejects,
@@ -282,3 +282,16 @@ def test_statements_are_cached_by_every_option(url: str) -> None:
     assert "coalesce" not in str(writer.prepare(air_stations, keep=("first_seen_at",)).sql)
     assert "DO NOTHING" in str(writer.prepare(movies, do_nothing=True).sql)
     assert writer.prepare(movies, keep=("first_seen_at",)) is keep  # and each is compiled once
+
+
+def test_many_rows_a_statement_within_sqlites_parameter_limit() -> None:
+    one = "INSERT INTO t (a, b, c) VALUES (?, ?, ?) ON CONFLICT (a) DO UPDATE SET b = excluded.b"
+    multi = MultiRow.for_statement(one, 3)
+    assert multi is not None and multi.rows == SQLITE_MAX_PARAMETERS // 3
+    assert multi.sql.count("(?, ?, ?)") == multi.rows and multi.sql.endswith("DO UPDATE SET b = excluded.b")
+    groups, rest = multi.split([(i, i, i) for i in range(2 * multi.rows + 5)])
+    assert [len(g) for g in groups] == [3 * multi.rows] * 2 and groups[1][:3] == (multi.rows,) * 3
+    assert rest == [(i, i, i) for i in range(2 * multi.rows, 2 * multi.rows + 5)]
+    wide = "INSERT INTO t VALUES (" + ", ".join("?" * 600) + ")"
+    assert MultiRow.for_statement(wide, 600) is None  # not two rows in 999 parameters: row by row
+    assert MultiRow.for_statement(one.replace("VALUES (?, ?, ?)", "SELECT ?, ?, ?"), 3) is None
