@@ -264,6 +264,12 @@ class Prefilter:
                 f"reading the stored rows failed: {(str(exc) or type(exc).__name__).splitlines()[0]}"
             ) from None
 
+    def latest(self, rows: Sequence[Sequence[Any]]) -> Sequence[Sequence[Any]]:
+        """``rows`` with one row per key, its last (at the place of its first), as the statement would leave
+        them stored; ``rows`` itself when no key comes twice."""
+        last = dict(zip(map(itemgetter(*self.keys), rows), rows, strict=True))
+        return rows if len(last) == len(rows) else list(last.values())
+
     def changed(self, rows: Sequence[Sequence[Any]], stored: Iterable[Sequence[Any]]) -> list[Sequence[Any]]:
         """The rows that are new or differ from what is stored (``stored``: :meth:`stored`'s result)."""
         held = {tuple(found) for found in stored}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -30,11 +30,6 @@ DEFAULT_CHUNK_SIZE = 5000
 
 #: the connection of the write transaction open in this task, per writer (see Writer.transaction)
 _ACTIVE: ContextVar[tuple[Writer, AsyncConnection] | None] = ContextVar("active_write", default=None)
-
-
-def chunked(rows: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
 
 
 class Writer:
@@ -124,6 +119,9 @@ class Writer:
         A write-nothing upsert first reads what is stored for the chunk's keys (:class:`Prefilter`) and sends
         only the rows that differ; once a chunk finds none of its keys stored (a fresh load), the rest of the
         batch is sent without looking, and the statement's ``WHERE`` still writes nothing that is unchanged.
+        When the first chunk does find stored rows and the batch spans more chunks, the batch is first cut to
+        one row per key, its last (what the chunks leave stored), so that a key's earlier row in another chunk
+        is not compared with its later one, stored, and written back and forth.
         """
         if encoded.codec != prepared.codec:
             raise LoadError(
@@ -132,11 +130,20 @@ class Writer:
             )
         written = 0
         prefilter = prepared.prefilter
-        for chunk in chunked(encoded.rows, self.chunk_size):
+        rows: Sequence[Sequence[Any]] = encoded.rows
+        start, size, cut = 0, self.chunk_size, False
+        while start < len(rows):
+            chunk: Sequence[Sequence[Any]] = rows[start : start + size]
+            start += size
             try:
                 async with self.transaction() as conn:
                     if prefilter is not None:
                         stored = await prefilter.stored(conn, chunk)
+                        if stored and not cut and len(rows) > size:
+                            latest, cut = prefilter.latest(rows), True
+                            if len(latest) < len(rows):  # a key in two chunks: start again from its last rows
+                                rows, start = latest, 0
+                                continue
                         if stored:
                             chunk = prefilter.changed(chunk, stored)
                             if not chunk:

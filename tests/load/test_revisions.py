@@ -356,3 +356,20 @@ async def test_many_rows_a_statement_give_what_row_by_row_gives_a_key_twice_in_o
     assert (by_hour[5]["pm10"], by_hour[5]["pm10_flag"]) == (501, "통신장애")
     assert by_hour[2 * group + 1]["pm25"] is None
     assert changes  # the shifted third run revised what the first wrote
+
+
+async def test_a_key_in_two_chunks_of_a_batch_re_sent_unchanged_writes_nothing(writer: Writer) -> None:
+    """The later row of a key wins across the chunks of one batch too: sent again, the earlier one (which the
+    stored row no longer equals) is not written back and forth."""
+    run = await stations(writer)
+    rows = [reading(measured_at=T0 + h * HOUR, pm10=h) for h in range(2 * writer.chunk_size + 50)]
+    rows.append(dataclasses.replace(rows[10], pm10=77, pm10_flag="점검및교정"))  # hour 10 again, in the last chunk
+    assert await upsert_air_readings(writer, rows, run, T0) == len(rows)
+    before = await revisions(writer)
+    stored = await raw_rows(writer, "air_readings")
+    assert await upsert_air_readings(writer, rows, run, T0 + HOUR) == 0
+    assert await revisions(writer) == before and await raw_rows(writer, "air_readings") == stored
+    changed = [*rows[:-1], dataclasses.replace(rows[-1], pm10=78)]  # only the key's later row changed
+    assert await upsert_air_readings(writer, changed, run, T0 + 2 * HOUR) == 1
+    found = await revisions(writer)
+    assert len(found) == len(before) + 1 and found[-1]["old_pm10"] == 77 and found[-1]["new_pm10"] == 78
