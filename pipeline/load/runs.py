@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 
 from pipeline.load.tables import daemon_jobs, runs
 from pipeline.load.writer import Writer
@@ -119,14 +119,20 @@ async def mark_abandoned(writer: Writer) -> int:
     return len(dead)
 
 
+#: per job, the id of its newest finished run (``last``) and of its newest success: read from the index on
+#: ``runs (job, status, id)`` alone (migration 0008), not from the table
+NEWEST_RUNS: dict[str, Select[tuple[str, int]]] = {
+    key: select(runs.c.job, func.max(runs.c.id).label("id")).where(condition).group_by(runs.c.job)
+    for key, condition in (("last", runs.c.status != "running"), ("success", runs.c.status == "success"))
+}
+
+
 async def last_runs(writer: Writer) -> dict[str, dict[str, Any]]:
     """Per job: the newest run (``last``) and the newest successful one (``success``)."""
     found: dict[str, dict[str, Any]] = {}
     async with writer.engine.connect() as conn:
-        for key, condition in (("last", runs.c.status != "running"), ("success", runs.c.status == "success")):
-            newest = (
-                select(runs.c.job, func.max(runs.c.id).label("id")).where(condition).group_by(runs.c.job).subquery()
-            )
+        for key, query in NEWEST_RUNS.items():
+            newest = query.subquery()
             rows = (await conn.execute(select(runs).join(newest, runs.c.id == newest.c.id))).mappings().all()
             for row in rows:
                 found.setdefault(row["job"], {})[key] = dict(row)

@@ -109,6 +109,7 @@ runs = Table(
     comment="One row per pipeline run (a cycle or one scheduled job).",
 )
 Index(None, runs.c.job, runs.c.started_at)
+Index(None, runs.c.job, runs.c.status, runs.c.id)  # the newest run, and success, of each job (status, healthz)
 
 movies = Table(
     "movies",
