@@ -82,6 +82,10 @@ async def test_every_enabled_job_runs_and_the_run_row_sums_the_jobs(db_url: str,
     jobs = jobs_by_name(report)
     assert jobs["tmdb"].rows == {"movies": 20, "movie_snapshots": 20}
     assert row["details"]["airkorea_stations"]["requests"] == {STATION: len(STATIONS)}
+    for name, job in jobs.items():  # the job's own time, and its requests' time per stage beside it
+        entry = row["details"][name]
+        assert entry["seconds"] == round(job.seconds, 3) and job.seconds > 0
+        assert set(entry["stage_seconds"]) == {"fetch", "parse"}
     assert await count(db_url, "movies") == 20 and await count(db_url, "movie_snapshots") == 20
 
 

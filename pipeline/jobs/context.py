@@ -70,6 +70,10 @@ class JobReport:
             self.status = "partial"
 
     def as_dict(self) -> dict[str, Any]:
+        """The job's entry in ``runs.details``: ``seconds`` is the job's own time; ``stage_seconds`` the time of
+        its requests per stage (``fetch``, ``parse``), which the request stats call ``seconds``."""
+        stats = self.stats.as_dict()
+        stages = stats.pop("seconds")
         return {
             "status": self.status,
             "fetched": self.fetched,
@@ -82,7 +86,8 @@ class JobReport:
             "errors": [*self.auth.values(), *self.errors],
             "error_class": self.error_class,
             **({"retry_at": self.retry_at.isoformat()} if self.retry_at else {}),
-            **self.stats.as_dict(),
+            **stats,
+            "stage_seconds": stages,
         }
 
 
