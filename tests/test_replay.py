@@ -169,3 +169,30 @@ async def test_an_airkorea_backfill_replays_to_the_range_it_kept(db_url: str, wr
     replayed = await replay(Opened(settings, Secrets(), writer.engine, writer), ReplaySelection(source="airkorea"))
     assert replayed.status == "success"
     assert await tables(writer) == live  # only the range, as the backfill kept it
+
+
+async def test_bodies_an_earlier_version_stored_with_zlib_replay_as_well(db_url: str, writer: Writer) -> None:
+    """Bodies archived before 2026-12-02 are zlib (``encoding = 'zlib'``); new ones are zstd: both replay."""
+    import zlib
+
+    from pipeline.load.archive import body_of
+
+    settings = settings_for(db_url)
+    async with simulated(settings, SimulatorState(clock=FIXED)) as (local, secrets, _sim):
+        assert (await run_jobs(local, secrets, writer)).status == "success"
+    live = await tables(writer)
+    async with writer.engine.connect() as conn:
+        hashes = [h for (h,) in (await conn.execute(text("SELECT hash FROM raw_bodies ORDER BY hash"))).all()]
+        encodings = {e for (e,) in (await conn.execute(text("SELECT DISTINCT encoding FROM raw_bodies"))).all()}
+    assert encodings == {"zstd"} and len(hashes) > 3
+    bodies = {h: await body_of(writer, h) for h in hashes}
+    async with writer.transaction() as conn:  # as the earlier version stored them
+        for digest in hashes[::2]:
+            old = zlib.compress(bodies[digest], 6)
+            await conn.execute(text("UPDATE raw_bodies SET encoding = 'zlib', body = :b, stored_size = :n WHERE hash = :h"),
+                               {"b": old, "n": len(old), "h": digest})  # fmt: skip
+    assert {h: await body_of(writer, h) for h in hashes} == bodies
+    await empty(writer)
+    report = await replay(Opened(settings, Secrets(), writer.engine, writer), ReplaySelection())
+    assert report.status == "success" and report.skipped == 0
+    assert await tables(writer) == live

@@ -366,11 +366,14 @@ air_heals = Table(
 )
 Index(None, air_heals.c.kst_date)
 
+#: raw_bodies.encoding (migration 0009 wrote it on PostgreSQL, where columns keep comments)
+ENCODING_COMMENT = "how body is compressed: zstd; zlib for bodies stored before 2026-12-02"
+
 raw_bodies = Table(
     "raw_bodies",
     metadata,
     Column("hash", String(64), primary_key=True, comment="SHA-256 of the body as kept (hex): once per content"),
-    Column("encoding", String(8), nullable=False, comment="how body is compressed: zlib"),
+    Column("encoding", String(8), nullable=False, comment=ENCODING_COMMENT),
     Column("size", Integer, nullable=False, comment="bytes as received (an error answer: as kept, see truncated)"),
     Column("stored_size", Integer, nullable=False, comment="bytes stored, compressed"),
     Column("body", LargeBinary, nullable=False, comment="the compressed body"),

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from pipeline.cli import main
 from pipeline.config import parse_settings
+from pipeline.errors import LoadError
 from pipeline.keys import Secrets
 from pipeline.load.archive import Archive, body_of, prune
 from pipeline.load.writer import Writer
@@ -59,7 +61,7 @@ async def test_a_cycle_archives_every_response_as_received(db_url: str, writer: 
     assert await body_of(writer, digest) == sent and status == 200 and run_id == report.run_id
     assert json.loads(params_json) == {k: v for k, v in params.items() if k != "serviceKey"}
     (sizes,) = await fetch_async(db_url, "SELECT sum(size), sum(stored_size) FROM raw_bodies")
-    assert sizes[0] > 5 * sizes[1]  # zlib on JSON
+    assert sizes[0] > 5 * sizes[1]  # zstd on JSON
 
 
 async def test_identical_bodies_are_stored_once(db_url: str, writer: Writer) -> None:
@@ -173,3 +175,18 @@ async def test_the_daemon_prunes_at_most_hourly(db_url: str, writer: Writer) -> 
     await old.record(None, "tmdb", "movie", "movie/1", {}, 200, b"old again")
     await daemon._prune_archive()  # within the hour: not again
     assert await archived(db_url) == {"movie": 1}
+
+
+def test_a_stored_body_decompresses_by_its_encoding_and_a_bad_one_is_one_line() -> None:
+    import zlib
+
+    from pipeline.load.archive import ENCODING, compress, decompress
+
+    body = json.dumps({"items": [{"stationName": "종로구", "pm10Value": "-"}] * 500}, ensure_ascii=False).encode()
+    assert ENCODING == "zstd" and decompress("zstd", compress(body)) == body
+    assert len(compress(body)) * 20 < len(body)
+    assert decompress("zlib", zlib.compress(body)) == body  # what an earlier version stored
+    with pytest.raises(LoadError, match=r"^raw_bodies: a zstd body does not decompress \(.+\)$"):
+        decompress("zstd", zlib.compress(body))
+    with pytest.raises(LoadError, match=r"^raw_bodies: unknown encoding 'lz4'$"):
+        decompress("lz4", body)
