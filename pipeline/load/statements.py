@@ -274,10 +274,7 @@ class Prefilter:
         """The rows that are new or differ from what is stored (``stored``: :meth:`stored`'s result)."""
         held = {tuple(found) for found in stored}
         picked = itemgetter(*self.keys, *self.values)  # a key and a compared column at least: always a tuple
-        keyed = itemgetter(*self.keys)
-        if len(set(map(keyed, rows))) != len(rows):  # a key twice: the last wins, as it would in the statement
-            rows = list({keyed(row): row for row in rows}.values())
-        return [row for row in rows if picked(row) not in held]
+        return [row for row in self.latest(rows) if picked(row) not in held]  # a key twice: its last row
 
 
 @dataclass(frozen=True, slots=True)
